@@ -68,6 +68,23 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(1.0, ge=0)
     reranker: str | None = Field(None, description="Path/name of a sentence-transformers CrossEncoder.")
     today: date | None = Field(None, description="Today's date for time-aware questions (default: real date).")
+    time_boost: float = Field(
+        0.5, ge=0, description="Score x (1 + this) for chunks published inside the question's date window."
+    )
+    time_slack_days: int = Field(1, ge=0, description="Days the question's date window is widened on each side.")
+    recency_weight: float = Field(
+        0.3, ge=0, description="Recency prior: score x (1 + this * 0.5 ** (age_days / half_life))."
+    )
+    recency_half_life_days: float = Field(30.0, gt=0, description="Half-life of the recency prior (days).")
+    drop_future: bool = Field(True, description="Never retrieve articles published after `today`.")
+    article_weight: float = Field(
+        0.0, ge=0, description="Chunk score + this x the scores of its article's other candidate chunks."
+    )
+    dedup_threshold: float = Field(
+        0.8, gt=0, le=1, description="Word-trigram containment above which two chunks count as duplicates."
+    )
+    max_chunks_per_article: int = Field(0, ge=0, description="Cap on chunks of one article in the results (0 = none).")
+    rerank_top: int = Field(20, ge=1, description="Candidates the cross-encoder reranks (when `reranker` is set).")
 
     # --- answering -----------------------------------------------------------------------
     llm: str = Field(
@@ -82,6 +99,19 @@ class Settings(BaseSettings):
     llm_threads: int | None = Field(None, description="CPU threads for local models (default: cores).")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before a model call is abandoned.")
     max_question_chars: int = Field(2000, ge=10)
+    passage_chars: int = Field(
+        600, ge=100, description="Characters of each passage sent to the LLM (most relevant sentences)."
+    )
+    max_evidence_age_days: int = Field(
+        120,
+        ge=0,
+        description="When a question carries its date ('today'), refuse if the newest passage is older than this.",
+    )
+    min_coverage: float = Field(
+        0.5, ge=0, le=1, description="Refuse when the best passage holds less of the question's topic words..."
+    )
+    min_dense: float = Field(0.35, ge=-1, le=1, description="...and its dense similarity is also below this.")
+    extractive_min_score: float = Field(0.3, ge=0, le=1, description="Extractive answers below this are refused.")
 
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"

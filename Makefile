@@ -1,0 +1,63 @@
+# Two commands do all set-up on a fresh machine:
+#   make run   - create .venv, install, index corpus/ if missing or stale, start the app
+#   make test  - same set-up, then the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+RAG    := $(VENV)/bin/rag
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run index test test-fast browser-deps bench eval clean help
+
+help:
+	@echo "make run    - set up, index corpus/, start the chat at http://127.0.0.1:7860"
+	@echo "make test   - set up, then run the whole test suite"
+	@echo "make bench  - run the benchmark scripts (numbers saved under benchmarks/results/)"
+	@echo "make eval   - score the seed suite and realtimeqa-dev (reports under reports/)"
+
+$(STAMP): pyproject.toml scripts/install-llama-cpp.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel setuptools
+	# The CPU build of torch first and explicitly: left to itself pip may pull a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	# llama-cpp-python from source with run-time CPU dispatch (cached wheel after the first build).
+	bash scripts/install-llama-cpp.sh $(PY)
+	$(PY) -m pip install -q -e '.[all,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(RAG) ingest corpus/
+
+run: index
+	@if $(PY) -c "import gradio" 2>/dev/null && $(RAG) serve --help >/dev/null 2>&1; then \
+		$(RAG) serve; \
+	else \
+		echo 'Index ready. Ask a question with: .venv/bin/rag ask "How many KFOR troops are there?"'; \
+	fi
+
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "warning: could not install chromium; browser tests will be skipped"; }
+
+test: install browser-deps
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not integration and not llm and not browser"
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+eval: install
+	$(RAG) eval evals/seed --out reports/seed
+	$(RAG) eval ../shared/datasets/realtimeqa-dev --out reports/realtimeqa-dev
+
+clean:
+	rm -rf $(VENV) .rag .pytest_cache

@@ -1,0 +1,150 @@
+"""The ``rag`` command line: a thin edge over the library.
+
+Library errors (:class:`~rag.errors.RagError`) become a one-line message on stderr and exit
+code 1; nothing here holds retrieval or prompt logic.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from rag.errors import RagError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["main"]
+
+
+def _settings(**overrides: Any) -> Any:
+    from rag.config import get_settings
+
+    return get_settings(**overrides)
+
+
+def common_options(func: F) -> F:
+    """Options every command takes; each binds to its RAG_* environment variable."""
+
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="RAG_DATA_DIR",
+        help="Where the index, models and logs live [env: RAG_DATA_DIR; default: .rag].",
+    )
+    @click.option("--chroma-url", envvar="RAG_CHROMA_URL", help="Use a Chroma server [env: RAG_CHROMA_URL].")
+    @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, data_dir: Path | None, chroma_url: str | None, verbose: int, **kwargs: Any) -> Any:
+        level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        try:
+            return func(*args, base={"data_dir": data_dir, "chroma_url": chroma_url}, **kwargs)
+        except RagError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.secho("Interrupted. The index is consistent; run the command again to finish.", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="article-rag")
+def main() -> None:
+    """article-rag: ask questions about news articles, with every claim cited."""
+
+
+@main.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--prune/--no-prune", default=True, show_default=True,
+              help="Remove indexed articles whose files are gone from the given paths.")
+@click.option("--chunk-size", type=int, envvar="RAG_CHUNK_SIZE", help="Characters per chunk [env: RAG_CHUNK_SIZE].")
+@click.option("--chunk-overlap", type=int, envvar="RAG_CHUNK_OVERLAP", help="Overlap [env: RAG_CHUNK_OVERLAP].")
+@click.option("--embedding-model", envvar="RAG_EMBEDDING_MODEL", help="Embedder [env: RAG_EMBEDDING_MODEL].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@common_options
+def ingest_cmd(
+    paths: tuple[Path, ...],
+    prune: bool,
+    chunk_size: int | None,
+    chunk_overlap: int | None,
+    embedding_model: str | None,
+    as_json: bool,
+    quiet: bool,
+    base: dict[str, Any],
+) -> None:
+    """Index article files (txt, md, html, json/jsonl, pdf) or directories of them.
+
+    Re-running is incremental: unchanged articles cost nothing, changed ones are replaced,
+    and (with --prune, the default) articles whose files vanished are removed.
+    """
+    from rag.ingest import IngestProgress, ingest
+
+    settings = _settings(**base, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embedding_model=embedding_model)
+    bar: Any = None
+
+    def on_progress(p: IngestProgress) -> None:
+        nonlocal bar
+        if quiet or as_json:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=p.chunks_total, unit="chunk", desc="Embedding", file=sys.stderr, dynamic_ncols=True)
+        bar.set_postfix_str(f"files {p.files_done}/{p.files_total}", refresh=False)
+        bar.update(p.chunks_done - bar.n)
+
+    try:
+        report = ingest(paths, settings, prune=prune, progress=on_progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for failure in report.failed:
+            click.secho(f"skipped {failure.path}: {failure.reason}", fg="yellow", err=True)
+        click.echo(report.summary())
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        sys.exit(1)
+
+
+@main.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@common_options
+def info_cmd(as_json: bool, base: dict[str, Any]) -> None:
+    """Settings in effect, index statistics and what is missing (exit 1 if anything is)."""
+    from rag.status import collect_info
+
+    settings = _settings(**base)
+    info = collect_info(settings)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+    else:
+        idx = info["index"]
+        click.echo(f"Store:      {idx['location']}")
+        click.echo(f"Articles:   {idx.get('articles', '-')}")
+        click.echo(f"Chunks:     {idx.get('chunks', '-')}")
+        click.echo(f"Embedder:   {info['embedder']}")
+        click.echo(f"LLM:        {info['llm']}")
+        for check in info["checks"]:
+            colour = "green" if check["ok"] else "red"
+            click.secho(f"  [{'ok' if check['ok'] else 'missing'}] {check['name']}: {check['detail']}", fg=colour)
+        click.echo("Settings:")
+        for key, value in info["settings"].items():
+            click.echo(f"  {key} = {value}")
+    if not all(check["ok"] for check in info["checks"]):
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

