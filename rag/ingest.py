@@ -59,6 +59,7 @@ class IngestReport:
     chunks_total: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    write_seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
@@ -66,7 +67,8 @@ class IngestReport:
 
     @property
     def chunks_per_second(self) -> float:
-        return self.chunks_added / self.seconds if self.seconds > 0 else 0.0
+        """Chunks embedded and written per second (model loading excluded)."""
+        return self.chunks_added / self.write_seconds if self.write_seconds > 0 else 0.0
 
     def summary(self) -> str:
         head = (
@@ -74,7 +76,7 @@ class IngestReport:
             f"{len(self.removed)} removed, {len(self.failed)} failed; "
             f"{self.chunks_added} chunks written, {self.chunks_removed} removed in {self.seconds:.1f}s"
         )
-        if self.chunks_added and self.seconds:
+        if self.chunks_added and self.write_seconds:
             head += f" ({self.chunks_per_second:.1f} chunks/s)"
         tail = f"Index: {self.articles_total} articles, {self.chunks_total} chunks."
         if not self.changed and not self.failed:
@@ -94,6 +96,7 @@ class IngestReport:
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
+            "write_seconds": round(self.write_seconds, 3),
             "chunks_per_second": round(self.chunks_per_second, 2),
         }
 
@@ -215,6 +218,9 @@ def ingest(
         from rag.models import load_embedder
 
         embedder = load_embedder(settings)
+    if pending and progress is not None:
+        progress(IngestProgress(len(done_files), files_total, 0, chunks_total, time.perf_counter() - started))
+    write_started = time.perf_counter()
     group: list[tuple[Article, list[Chunk]]] = []
     group_size = 0
     for position, (article, chunks) in enumerate(pending):
@@ -251,6 +257,8 @@ def ingest(
         group, group_size = [], 0
         if progress is not None:
             progress(IngestProgress(len(done_files), files_total, done_chunks, chunks_total, time.perf_counter() - started))
+
+    report.write_seconds = time.perf_counter() - write_started
 
     # 3. Prune articles whose files vanished (never those whose file merely failed to load).
     if prune:

@@ -134,7 +134,14 @@ _embedders_lock = threading.Lock()
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    """Load (once per process) the embedding model named by ``settings.embedding_model``."""
+    """Load (once per process) the embedding model named by ``settings.embedding_model``.
+
+    ``"keyword"`` gives the instant, model-free :class:`rag.testing.KeywordEmbedder` (demos, tests).
+    """
+    if settings.embedding_model == "keyword":
+        from rag.testing import KeywordEmbedder
+
+        return KeywordEmbedder()  # type: ignore[return-value]
     dtype = _pick_dtype(settings.embedding_dtype)
     key = (settings.embedding_model, dtype, settings.embedding_batch_size)
     with _embedders_lock:
