@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 
 from rag.bm25 import tokenize
 
-__all__ = ["KeywordEmbedder"]
+__all__ = ["KeywordEmbedder", "StaticRetriever"]
 
 
 class KeywordEmbedder(Embeddings):
@@ -51,3 +51,26 @@ class KeywordEmbedder(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._vector(text).tolist()
+
+
+from typing import Any  # noqa: E402
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun  # noqa: E402
+from langchain_core.documents import Document  # noqa: E402
+from langchain_core.retrievers import BaseRetriever  # noqa: E402
+
+
+class StaticRetriever(BaseRetriever):
+    """Returns fixed documents ranked by shared words with the query; records each call."""
+
+    docs: list[Document]
+    k: int = 5
+    calls: list[dict[str, Any]] = []
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        self.calls.append({"query": query, **kwargs})
+        words = set(tokenize(query))
+        ranked = sorted(self.docs, key=lambda d: -len(words & set(tokenize(d.page_content))))
+        return ranked[: self.k]

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+from langchain_core.documents import Document
+
+from rag.cite import parse_markers, strip_markers, support, verify_answer
+
+DOCS = [
+    Document(page_content="Stoltenberg met Vucic in Brussels on Wednesday. The talks were tense.",
+             metadata={"chunk_id": "a#1", "title": "Talks"}),
+    Document(page_content="KFOR is made up of 3,700 troops from 20 allied and 7 associated countries.",
+             metadata={"chunk_id": "a#2", "title": "KFOR"}),
+    Document(page_content="Kosovo proclaimed independence in 2008, which Serbia does not recognize.",
+             metadata={"chunk_id": "a#3", "title": "Independence"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a [1] b [2]", [1, 2]), ("x [1, 3]", [1, 3]), ("x [1][2]", [1, 2]), ("x [2-4]", [2, 3, 4]), ("none", [])],
+)
+def test_parse_markers(text: str, expected: list[int]) -> None:
+    assert parse_markers(text) == expected
+
+
+def test_support_is_strict_on_figures() -> None:
+    assert support("KFOR has 3,700 troops.", DOCS[1].page_content) == 1.0
+    assert support("KFOR has 4,000 troops.", DOCS[1].page_content) == 0.0
+    assert support("KFOR has 3700 troops", DOCS[1].page_content) == 1.0
+
+
+def test_correct_citation_is_kept() -> None:
+    out = verify_answer("KFOR has 3,700 troops [2].", DOCS)
+    assert out.answer == "KFOR has 3,700 troops [2]."
+    assert [c.n for c in out.citations] == [2] and out.citations[0].supported
+    assert "3,700 troops" in out.citations[0].to_dict()["quote"]
+    assert out.repaired == 0 and out.any_supported
+
+
+def test_wrong_number_is_repaired() -> None:
+    out = verify_answer("KFOR has 3,700 troops from 20 allied countries [1].", DOCS)
+    assert out.answer.endswith("[2].") and out.repaired == 1
+    assert [c.n for c in out.citations] == [2]
+
+
+def test_out_of_range_number_is_repaired_and_missing_marker_added() -> None:
+    out = verify_answer("Kosovo declared independence in 2008 [9]. KFOR has 3,700 troops.", DOCS)
+    assert "[3]" in out.answer and "[9]" not in out.answer and "[2]" in out.answer
+    assert out.repaired == 1 and out.added == 1
+    assert {c.n for c in out.citations} == {2, 3}
+
+
+def test_unsupported_claim_loses_its_marker() -> None:
+    out = verify_answer("Kosovo has 1.8 million inhabitants [3].", DOCS)
+    assert "[3]" not in out.answer and out.removed == 1
+    assert out.citations == [] and not out.any_supported
+
+
+def test_quote_offsets_point_into_the_passage() -> None:
+    out = verify_answer("Stoltenberg met Vucic in Brussels [1].", DOCS)
+    cite = out.citations[0].to_dict()
+    assert cite["passage"][cite["quote_start"] : cite["quote_end"]] == cite["quote"]
+    assert cite["quote"].startswith("Stoltenberg met Vucic")
+
+
+def test_strip_markers() -> None:
+    assert strip_markers("A [1]. B [2, 3]") == "A. B"
