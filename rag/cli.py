@@ -146,5 +146,129 @@ def info_cmd(as_json: bool, base: dict[str, Any]) -> None:
         sys.exit(1)
 
 
+def _print_answer(out: dict[str, Any]) -> None:
+    """The answer, then its numbered sources with the cited sentence marked."""
+    style = {"fg": "yellow"} if out.get("refused") else {}
+    if not out.get("answer_shown"):
+        click.secho(out["answer"], **style)
+    cited = {c["n"]: c for c in out.get("citations", [])}
+    docs = out.get("context", [])
+    if not docs:
+        return
+    click.echo()
+    click.secho("Closest passages:" if out.get("refused") else "Sources:", bold=True)
+    for doc in docs:
+        meta = doc.metadata
+        n = meta.get("n")
+        if not out.get("refused") and n not in cited:
+            continue
+        head = f"[{n}] {meta.get('title') or meta.get('article_id')}"
+        extra = ", ".join(x for x in (meta.get("published"), meta.get("source")) if x)
+        click.secho(head + (f" ({extra})" if extra else ""), fg="cyan")
+        if meta.get("url"):
+            click.echo(f"    {meta['url']}")
+        text = doc.page_content
+        cite = cited.get(n)
+        if cite:
+            qs, qe = cite["quote_start"], cite["quote_end"]
+            text = text[:qs] + ">>" + text[qs:qe] + "<<" + text[qe:]
+        click.echo("    " + " ".join(text.split()))
+
+
+def _json_ready(out: dict[str, Any]) -> dict[str, Any]:
+    ready = dict(out)
+    ready["context"] = [{"page_content": d.page_content, "metadata": d.metadata} for d in out.get("context", [])]
+    ready.pop("chat_history", None)
+    return ready
+
+
+def _llm_options(func: F) -> F:
+    func = click.option("--llm", envvar="RAG_LLM", help="bundled | extractive | llamacpp:PATH | openai:MODEL | ollama:MODEL [env: RAG_LLM].")(func)
+    func = click.option("--k", type=int, envvar="RAG_K", help="Passages given to the model [env: RAG_K].")(func)
+    return func
+
+
+@main.command("ask")
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole output dict as JSON.")
+@click.option("--today", envvar="RAG_TODAY", help="Today's date for time-aware questions (YYYY-MM-DD).")
+@_llm_options
+@common_options
+def ask_cmd(question: str, as_json: bool, today: str | None, llm: str | None, k: int | None, base: dict[str, Any]) -> None:
+    """Answer one question from the indexed articles, with numbered sources."""
+    from rag.chain import build_chain
+
+    settings = _settings(**base, llm=llm, k=k)
+    chain = build_chain(settings)
+    payload: dict[str, Any] = {"input": question, "chat_history": []}
+    if today:
+        payload["today"] = today
+    if as_json:
+        click.echo(json.dumps(_json_ready(chain.invoke(payload)), indent=2, default=str))
+        return
+    out: dict[str, Any] = {}
+    streamed = ""
+    live = sys.stdout.isatty()  # stream tokens to a terminal; pipes get the verified answer only
+    for event in chain.stream(payload):
+        if "answer" in event:
+            streamed += event["answer"]
+            if live:
+                click.echo(event["answer"], nl=False)
+        elif "final" in event:
+            out.update(event["final"])
+        else:
+            out.update(event)
+    if live and streamed:
+        click.echo()
+        if out["answer"].strip() == streamed.strip():
+            out = {**out, "answer_shown": True}
+        else:
+            click.secho("Checked against the passages:", dim=True)
+    _print_answer(out)
+
+
+@main.command("chat")
+@click.option("--today", envvar="RAG_TODAY", help="Today's date for time-aware questions (YYYY-MM-DD).")
+@_llm_options
+@common_options
+def chat_cmd(today: str | None, llm: str | None, k: int | None, base: dict[str, Any]) -> None:
+    """A conversation in the terminal; follow-up questions use the history. Ctrl-D ends it."""
+    from rag.chain import build_chain
+
+    settings = _settings(**base, llm=llm, k=k)
+    chain = build_chain(settings)
+    history: list[dict[str, str]] = []
+    click.echo("Ask about the articles (empty line or Ctrl-D to quit).")
+    while True:
+        try:
+            question = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            break
+        if not question.strip():
+            break
+        try:
+            out = chain.invoke({"input": question, "chat_history": history, **({"today": today} if today else {})})
+        except RagError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            continue
+        _print_answer(out)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": out["answer"]}]
+
+
+def _register_optional_commands() -> None:
+    """Commands whose modules live outside the core (UI, evals) are added when importable."""
+    import importlib
+
+    for module, attr, name in (("rag.ui.serve", "serve_cmd", "serve"), ("evals.cli", "eval_cmd", "eval")):
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError):
+            continue
+        main.add_command(command, name)
+
+
+_register_optional_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
