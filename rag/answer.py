@@ -208,7 +208,10 @@ def extractive_answer(question: str, docs: Sequence[Document], *, embedder: Any 
     candidates: list[tuple[int, str]] = []
     for n, doc in enumerate(docs, start=1):
         for start, end in split_sentences(doc.page_content):
-            candidates.append((n, doc.page_content[start:end]))
+            sentence = doc.page_content[start:end]
+            candidates.append((n, sentence))
+            if len(sentence) > 160:  # long quotes: the clause after the quote often holds the fact
+                candidates.extend((n, clause) for clause in _clauses(sentence))
     if not candidates:
         return "", 0.0
     lexical = [_sentence_score(q_tokens, s) for _, s in candidates]
@@ -225,12 +228,29 @@ def extractive_answer(question: str, docs: Sequence[Document], *, embedder: Any 
             score += 0.1
         score -= 0.01 * (n - 1)  # earlier passages ranked higher by retrieval
         scores.append(score)
-    best = max(range(len(candidates)), key=lambda i: scores[i])
+    # the shortest unit within 5% of the best score: a clause beats its whole sentence
+    top = max(scores)
+    best = min((i for i in range(len(candidates)) if scores[i] >= top - 0.05 * abs(top)),
+               key=lambda i: (len(candidates[i][1]), -scores[i]))
     n, sentence = candidates[best]
     text = sentence.strip()
     if text and text[-1] in ".!?":
         text = text[:-1]
     return f"{text} [{n}].", max(0.0, min(1.0, scores[best]))
+
+
+_CLAUSE_BREAK = re.compile(r"[”\";]\s*|\s+[–—]\s+")
+_REPORTING = re.compile(r"^(?:said|says|added|adds|noted|notes|recalled|stressed|warned)\b[^,]{0,60},\s*(?:who\s+\w+\s+that\s+)?", re.I)
+
+
+def _clauses(sentence: str) -> list[str]:
+    """Clauses of a long sentence, with a leading "said X, who recalled that" removed."""
+    out = []
+    for part in _CLAUSE_BREAK.split(sentence):
+        part = _REPORTING.sub("", part.strip()).strip(" ,")
+        if len(part) >= 30 and part != sentence:
+            out.append(part[0].upper() + part[1:])
+    return out
 
 
 def answer_support(answer: str, docs: Sequence[Document]) -> float:
