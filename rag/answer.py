@@ -198,10 +198,11 @@ def assess_evidence(question: str, docs: Sequence[Document], today: date | None)
 
 
 def extractive_answer(question: str, docs: Sequence[Document], *, embedder: Any = None) -> tuple[str, float]:
-    """The best supporting sentence with its citation, and its score in [0, 1].
+    """The best supporting sentence with its citation, and the share of the question's topic
+    words it holds (the confidence used for refusing).
 
-    Sentences are scored by the share of the question's topic words they hold, plus dense
-    similarity when an embedder is given; answer-type hints (numbers for "how many") break ties.
+    Sentences are ranked by that share plus dense similarity when an embedder is given;
+    answer-type hints (numbers for "how many") break ties.
     """
     q_tokens = {t for t in tokenize(question) if t not in _GENERIC} or set(tokenize(question))
     wants_number = bool(re.search(r"\bhow (many|much|old|long|far)\b|\bwhat (year|percentage|number)\b", question, re.I))
@@ -236,7 +237,8 @@ def extractive_answer(question: str, docs: Sequence[Document], *, embedder: Any 
     text = sentence.strip()
     if text and text[-1] in ".!?":
         text = text[:-1]
-    return f"{text} [{n}].", max(0.0, min(1.0, scores[best]))
+    # confidence = how much of the question's topic the chosen sentence actually holds
+    return f"{text} [{n}].", lexical[best]
 
 
 _CLAUSE_BREAK = re.compile(r"[”\";]\s*|\s+[–—]\s+")

@@ -111,7 +111,9 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="Refuse when the best passage holds less of the question's topic words..."
     )
     min_dense: float = Field(0.35, ge=-1, le=1, description="...and its dense similarity is also below this.")
-    extractive_min_score: float = Field(0.3, ge=0, le=1, description="Extractive answers below this are refused.")
+    extractive_min_score: float = Field(
+        0.6, ge=0, le=1, description="Extractive answers whose sentence holds less of the question's topic are refused."
+    )
 
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"
