@@ -132,7 +132,7 @@ def test_card_highlights_quote_of_supported_citations_only() -> None:
 # --- citation links --------------------------------------------------------------------------
 def test_link_citations_links_known_numbers_to_cards() -> None:
     out = render.link_citations("A [1]. B [2, 3]. C [9].", turn=4, known={1, 2})
-    assert '<a class="rag-cite" href="#src-4-1" data-n="1" title="Source 1">[1]</a>' in out
+    assert '<a class="rag-cite" href="#src-4-1" title="Source 1">[1]</a>' in out
     assert 'href="#src-4-2"' in out
     assert 'href="#src-4-3"' not in out and 'href="#src-4-9"' not in out
     assert visible_text(out) == "A [1]. B [2][3]. C [9]."
@@ -170,7 +170,7 @@ def test_refusal_is_marked_and_explains() -> None:
 def test_copy_button_carries_plain_answer_and_sources() -> None:
     cites = [{"n": 1, "title": "T <x>", "source": "S", "published": "2022-08-17T00:00", "url": "https://e.org/a"}]
     out = render.render_answer(0, 'Says "3,700" [1].', citations=cites)
-    copy = html.unescape(re.search(r'data-copy="([^"]*)"', out).group(1))
+    copy = html.unescape(re.search(r'<span class="rag-copy-text" hidden>([^<]*)</span>', out).group(1))
     assert copy == 'Says "3,700" [1].\n\nSources:\n[1] T <x>, S, 2022-08-17 <https://e.org/a>'
 
 

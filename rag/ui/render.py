@@ -53,8 +53,10 @@ def escape_html(text: Any) -> str:
 
 
 def escape_attr(text: Any) -> str:
-    """Escape ``text`` for a double-quoted attribute value (newlines kept as entities)."""
-    return escape_html(text).replace("\n", "&#10;").replace("\r", "")
+    """Escape ``text`` for a double-quoted attribute value: every character but letters, digits
+    and spaces becomes a numeric entity, so no parser (HTML or Markdown) sees syntax in it."""
+    clean = _CTRL.sub("", "" if text is None else str(text)).replace("\r\n", "\n")
+    return "".join(ch if ch.isalnum() or ch == " " else f"&#{ord(ch)};" for ch in clean)
 
 
 def escape_chat(text: Any) -> str:
@@ -96,7 +98,7 @@ def _link(url: Any, label_html: str, cls: str = "") -> str:
         return f'<span class="{cls}">{label_html}</span>' if cls else label_html
     klass = f' class="{cls}"' if cls else ""
     return (
-        f'<a{klass} href="{escape_attr(good)}" target="_blank" rel="noopener noreferrer">'
+        f'<a{klass} href="{escape_html(good)}" target="_blank" rel="noopener noreferrer">'
         f"{label_html}</a>"
     )
 
@@ -169,8 +171,7 @@ def link_citations(answer: str, turn: int, known: Iterable[int] | None = None) -
         for n in numbers:
             if allowed is None or n in allowed:
                 out.append(
-                    f'<a class="rag-cite" href="#{cite_anchor(turn, n)}" data-n="{n}" '
-                    f'title="Source {n}">[{n}]</a>'
+                    f'<a class="rag-cite" href="#{cite_anchor(turn, n)}" title="Source {n}">[{n}]</a>'
                 )
             else:
                 out.append(escape_chat(f"[{n}]"))
@@ -202,9 +203,10 @@ def render_user(question: str) -> str:
 
 
 def _copy_button(text: str, label: str = "Copy answer") -> str:
+    # Gradio's sanitizer drops data-* attributes: the text to copy rides in a hidden span.
     return (
-        f'<button type="button" class="rag-copy" data-copy="{escape_attr(text)}" '
-        f'title="Copy the answer with its sources">{escape_html(label)}</button>'
+        f'<button type="button" class="rag-copy" title="Copy the answer with its sources">'
+        f'{escape_html(label)}</button><span class="rag-copy-text" hidden>{escape_attr(text)}</span>'
     )
 
 
@@ -272,6 +274,11 @@ def render_error(message: str, *, hint: str = "") -> str:
     )
 
 
+def _short(text: Any, limit: int = 70) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _fmt_seconds(value: Any) -> str:
     try:
         v = float(value)
@@ -323,7 +330,7 @@ def render_trace(
             score = p.get("score")
             score_txt = f"{float(score):.3f}" if isinstance(score, (int, float)) else "—"
             rows.append(
-                f"<tr><td>{escape_chat(n)}</td><td>{escape_chat(p.get('title') or 'Untitled')}</td>"
+                f"<tr><td>{escape_chat(n)}</td><td>{escape_chat(_short(p.get('title') or 'Untitled'))}</td>"
                 f"<td>{_fmt_rank(p.get('dense_rank'))}</td><td>{_fmt_rank(p.get('bm25_rank'))}</td>"
                 f"<td>{_fmt_rank(p.get('fused_rank'))}</td><td>{score_txt}</td><td>{mark}</td></tr>"
             )
@@ -461,7 +468,9 @@ def render_corpus(info: Mapping[str, Any] | None, *, error: str | None = None) -
     extra = ""
     rng = index.get("published_range")
     if isinstance(rng, Sequence) and not isinstance(rng, str) and len(rng) == 2:
-        extra = f' · published {escape_html(str(rng[0])[:10])} – {escape_html(str(rng[1])[:10])}'
+        first, last = str(rng[0])[:10], str(rng[1])[:10]
+        span = first if first == last else f"{first} – {last}"
+        extra = f" · published {escape_html(span)}"
     return (
         f'<div class="rag-corpus"><b class="rag-articles">{escape_html(articles)}</b> article{s_a} · '
         f'<b class="rag-chunks">{escape_html(chunks)}</b> chunk{s_c}{extra}</div>'
