@@ -398,3 +398,27 @@ def test_stop_then_ask_again(browser: Any, fake_app: RunningApp) -> None:
         assert page.locator("#chat .rag-answer").count() == 2
     finally:
         context.close()
+
+
+def test_login_is_required_when_auth_is_set(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("ui-auth") / "data", auth="ann:s3cret")
+    app = start_app(settings, chain=FakeChain())
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(app.url)
+        page.locator("input[type=password]").wait_for()
+        assert page.locator("#chat").count() == 0
+        page.locator("input[type=text]").fill("ann")
+        page.locator("input[type=password]").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        page.get_by_text("Incorrect Credentials").wait_for(timeout=10_000)
+        assert page.locator("#chat").count() == 0
+        page.locator("input[type=text]").fill("ann")
+        page.locator("input[type=password]").fill("s3cret")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#chat", timeout=15_000)
+        assert "3,700" in ask(page, KFOR).inner_text()
+    finally:
+        context.close()
+        app.close()

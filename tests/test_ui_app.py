@@ -275,3 +275,34 @@ def test_stop_marks_the_answer_in_progress(handlers: ui.ChatHandlers) -> None:
     assert turns[0]["pending"] is False and "stopped" in turns[0]["error"]
     assert "rag-error" in chat[-1]["content"] and "Closest passages found" in sources
     assert all(is_skip(v) for v in handlers.stop([]))
+
+
+# --- rag serve -----------------------------------------------------------------------------
+def test_serve_binds_to_loopback_by_default_and_reads_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rag.ui import serve
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(ui, "build_app", lambda settings, **kw: seen.update(settings=settings, kw=kw) or "demo")
+    monkeypatch.setattr(ui, "launch_app", lambda demo, settings, **kw: seen.update(demo=demo))
+    runner = CliRunner()
+    result = runner.invoke(serve.serve_cmd, ["--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert seen["settings"].host == "127.0.0.1" and seen["settings"].port == 7860
+    assert seen["demo"] == "demo" and seen["kw"] == {"warm": True}
+    assert "http://127.0.0.1:7860" in result.output
+    result = runner.invoke(serve.serve_cmd, [], env={"RAG_PORT": "8123", "RAG_HOST": "0.0.0.0"})
+    assert result.exit_code == 0, result.output
+    assert seen["settings"].port == 8123 and seen["settings"].host == "0.0.0.0"
+    assert "without a login" in result.output
+
+
+def test_serve_reports_bad_auth_without_starting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from rag.ui import serve
+
+    monkeypatch.setattr(ui, "launch_app", lambda *a, **k: pytest.fail("must not start"))
+    result = CliRunner().invoke(serve.serve_cmd, [], env={"RAG_AUTH": "nocolon"})
+    assert result.exit_code == 1 and "user:password" in result.output

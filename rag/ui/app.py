@@ -387,6 +387,13 @@ class ChatHandlers:
         self.feedback = FeedbackLog(settings.data_dir / "feedback.jsonl")
         self._ingest_lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Build the chain now (loads the models) so the first question is quick."""
+        try:
+            self.chain.get()
+        except Exception as exc:  # shown again, properly, on the first question
+            logger.warning("could not prepare the answering chain yet: %s", exc)
+
     def corpus_html(self) -> str:
         """Articles and chunks in the index."""
         try:
@@ -527,12 +534,18 @@ def _apply_final(turn: dict[str, Any], final: dict[str, Any]) -> None:
     turn["extra"] = {k: v for k, v in final.items() if k in ("refusal_reason", "verification")}
 
 
-def build_app(settings: Settings | None = None, *, chain: Any = None) -> gr.Blocks:
-    """The chat page. ``chain`` overrides the answering chain (default: built on first question)."""
+def build_app(settings: Settings | None = None, *, chain: Any = None, warm: bool = False) -> gr.Blocks:
+    """The chat page.
+
+    ``chain`` overrides the answering chain (default: :func:`rag.chain.build_chain`, built on the
+    first question, or right away in the background with ``warm=True``).
+    """
     from rag.config import Settings
 
     settings = settings or Settings()
     h = ChatHandlers(settings, chain)
+    if warm:
+        threading.Thread(target=h.warm_up, name="rag-ui-warm", daemon=True).start()
     with gr.Blocks(title="Ask the news · article-rag", analytics_enabled=False) as demo:
         turns_state = gr.State([])
         with gr.Row(elem_id="rag-header", equal_height=True):

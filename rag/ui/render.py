@@ -252,11 +252,13 @@ def render_answer(
         return f'<div class="rag-answer rag-streaming">{body}</div>'
     if refused:
         head = '<div class="rag-refusal-head">Not found in the articles</div>'
-        note = (
-            '<div class="rag-refusal-note">The closest passages found are shown beside the chat.</div>'
-            if context
-            else '<div class="rag-refusal-note">Nothing in the index matched this question.</div>'
-        )
+        if not context:
+            note = '<div class="rag-refusal-note">Nothing in the index matched this question.</div>'
+        elif "closest passages" in (answer or "").lower():
+            note = '<div class="rag-refusal-note">They are listed on the right.</div>'
+        else:
+            note = '<div class="rag-refusal-note">The closest passages found are listed on the right.</div>'
+
         inner = f'<div class="rag-answer rag-refusal">{head}<div>{body}</div>{note}</div>'
     else:
         inner = f'<div class="rag-answer">{body}</div>'
