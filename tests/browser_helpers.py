@@ -18,7 +18,9 @@ KFOR_PASSAGE = (
     "He recalled that KFOR is made up of 3,700 troops from 20 allied and 7 associated countries. "
     "Talks continue in Brussels."
 )
-KFOR_QUOTE = "He recalled that KFOR is made up of 3,700 troops from 20 allied and 7 associated countries."
+KFOR_QUOTE = (
+    "He recalled that KFOR is made up of 3,700 troops from 20 allied and 7 associated countries."
+)
 OTHER_PASSAGE = "Kosovo proclaimed its independence in 2008, which Serbia does not recognise."
 EVIL_PASSAGE = 'Payload <script>window.__xss = "passage"</script> and <img src=x onerror="window.__xss=\'img\'">.'
 EVIL_ANSWER = (
@@ -65,16 +67,22 @@ class FakeChain(Runnable[dict[str, Any], dict[str, Any]]):
         self.model = model
         self.calls: list[dict[str, Any]] = []
 
-    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for event in self.stream(input, config):
             if "final" in event:
                 out.update(event["final"])
         return out
 
-    def stream(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def stream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
         started = time.perf_counter()
-        self.calls.append({"input": input["input"], "chat_history": list(input.get("chat_history") or [])})
+        self.calls.append(
+            {"input": input["input"], "chat_history": list(input.get("chat_history") or [])}
+        )
         question = input["input"]
         history = input.get("chat_history") or []
         standalone = question
@@ -83,31 +91,79 @@ class FakeChain(Runnable[dict[str, Any], dict[str, Any]]):
         yield {"standalone_question": standalone}
         lower = standalone.lower()
         if "payload" in lower:
-            context = [_doc(1, EVIL_PASSAGE, title='<img src=x onerror="window.__xss=\'title\'">Evil',
-                            url="javascript:window.__xss='url'", source="<b>bold</b>")]
+            context = [
+                _doc(
+                    1,
+                    EVIL_PASSAGE,
+                    title="<img src=x onerror=\"window.__xss='title'\">Evil",
+                    url="javascript:window.__xss='url'",
+                    source="<b>bold</b>",
+                )
+            ]
         else:
-            context = [_doc(1, KFOR_PASSAGE, title="NATO ready to intervene in Kosovo"), _doc(2, OTHER_PASSAGE)]
+            context = [
+                _doc(1, KFOR_PASSAGE, title="NATO ready to intervene in Kosovo"),
+                _doc(2, OTHER_PASSAGE),
+            ]
         yield {"context": context}
         if "boom" in lower:
-            raise ModelError("The language model took longer than 120s.", hint="Raise RAG_LLM_TIMEOUT or use a faster backend.")
+            raise ModelError(
+                "The language model took longer than 120s.",
+                hint="Raise RAG_LLM_TIMEOUT or use a faster backend.",
+            )
         if self.token_delay:
             time.sleep(self.token_delay)
         first = round(time.perf_counter() - started, 3)
         if "kfor" in lower:
-            answer = "KFOR is made up of 3,700 troops from 20 allied and 7 associated countries [1]."
+            answer = (
+                "KFOR is made up of 3,700 troops from 20 allied and 7 associated countries [1]."
+            )
             start = KFOR_PASSAGE.index(KFOR_QUOTE)
-            citations = [{
-                **{k: context[0].metadata[k] for k in ("n", "chunk_id", "article_id", "title", "source", "url", "published")},
-                "passage": KFOR_PASSAGE, "quote": KFOR_QUOTE, "quote_start": start,
-                "quote_end": start + len(KFOR_QUOTE), "supported": True,
-            }]
+            citations = [
+                {
+                    **{
+                        k: context[0].metadata[k]
+                        for k in (
+                            "n",
+                            "chunk_id",
+                            "article_id",
+                            "title",
+                            "source",
+                            "url",
+                            "published",
+                        )
+                    },
+                    "passage": KFOR_PASSAGE,
+                    "quote": KFOR_QUOTE,
+                    "quote_start": start,
+                    "quote_end": start + len(KFOR_QUOTE),
+                    "supported": True,
+                }
+            ]
             refused = False
         elif "payload" in lower:
             answer = EVIL_ANSWER
-            citations = [{
-                **{k: context[0].metadata[k] for k in ("n", "chunk_id", "article_id", "title", "source", "url", "published")},
-                "passage": EVIL_PASSAGE, "quote": EVIL_PASSAGE[:20], "quote_start": 0, "quote_end": 20, "supported": True,
-            }]
+            citations = [
+                {
+                    **{
+                        k: context[0].metadata[k]
+                        for k in (
+                            "n",
+                            "chunk_id",
+                            "article_id",
+                            "title",
+                            "source",
+                            "url",
+                            "published",
+                        )
+                    },
+                    "passage": EVIL_PASSAGE,
+                    "quote": EVIL_PASSAGE[:20],
+                    "quote_start": 0,
+                    "quote_end": 20,
+                    "supported": True,
+                }
+            ]
             refused = False
         else:
             answer = "The articles don't say."
@@ -115,14 +171,20 @@ class FakeChain(Runnable[dict[str, Any], dict[str, Any]]):
             refused = True
         for token in _tokens(answer):
             yield {"answer": token}
-        yield {"final": {
-            "answer": answer,
-            "citations": citations,
-            "refused": refused,
-            "timings": {"condense_s": 0.0, "retrieve_s": 0.01, "first_token_s": first,
-                        "total_s": round(time.perf_counter() - started, 3)},
-            "model": self.model,
-        }}
+        yield {
+            "final": {
+                "answer": answer,
+                "citations": citations,
+                "refused": refused,
+                "timings": {
+                    "condense_s": 0.0,
+                    "retrieve_s": 0.01,
+                    "first_token_s": first,
+                    "total_s": round(time.perf_counter() - started, 3),
+                },
+                "model": self.model,
+            }
+        }
 
 
 def free_port() -> int:

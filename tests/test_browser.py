@@ -53,22 +53,31 @@ NEW_ARTICLE = (
 
 
 # --- fixtures ------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while it
+    # is open, which would break asyncio.run() in tests collected after this module.
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); run `make browser-deps`")
+        pytest.skip(
+            "Debian's chromium is not installed (/usr/bin/chromium); run `make browser-deps`"
+        )
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-dev-shm-usage"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+            ],
         )
         yield chromium
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_app(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[RunningApp]:
     """The real chain (extractive answers, bundled embedder) over an ingested copy of corpus/."""
     from rag.ingest import ingest
@@ -84,7 +93,7 @@ def real_app(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator
     app.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fake_app(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[RunningApp]:
     """The scripted fake chain: slow first token, failures, hostile model output."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("ui-fake") / "data")
@@ -155,7 +164,9 @@ def feedback_lines(settings: Settings) -> list[dict[str, Any]]:
     path = settings.data_dir / "feedback.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 # --- the real chain ------------------------------------------------------------------------
@@ -177,7 +188,9 @@ def test_kfor_answer_with_highlighted_source_and_linked_citation(page: Any) -> N
     page.mouse.move(0, 0)
     page.screenshot(path=str(SCREENSHOT))
     cite.click()
-    page.wait_for_function("(id) => document.getElementById(id).classList.contains('rag-flash')", arg=target[1:])
+    page.wait_for_function(
+        "(id) => document.getElementById(id).classList.contains('rag-flash')", arg=target[1:]
+    )
     # the trace
     trace = page.locator("#chat details.rag-trace").last
     assert trace.locator("summary").inner_text() == "How this was answered"
@@ -215,7 +228,9 @@ def test_clicking_an_earlier_answer_shows_its_sources(page: Any) -> None:
     ask(page, OFF_TOPIC)
     assert "Closest passages found" in page.locator("#rag-sources").inner_text()
     page.locator("#chat .rag-answer").first.click()
-    page.wait_for_function("() => document.querySelector('#rag-sources .rag-sources').dataset.turn === '0'")
+    page.wait_for_function(
+        "() => document.querySelector('#rag-sources .rag-sources').dataset.turn === '0'"
+    )
     assert "3,700 troops" in page.locator("#rag-sources mark").first.inner_text()
 
 
@@ -227,13 +242,19 @@ def test_new_chat_clears_the_conversation(page: Any) -> None:
     assert "rag-refusal" in (answer.get_attribute("class") or "")
 
 
-def test_copy_answer_puts_answer_and_sources_on_the_clipboard(browser: Any, real_app: RunningApp) -> None:
-    context, page, _ = open_page(browser, real_app.url, permissions=["clipboard-read", "clipboard-write"])
+def test_copy_answer_puts_answer_and_sources_on_the_clipboard(
+    browser: Any, real_app: RunningApp
+) -> None:
+    context, page, _ = open_page(
+        browser, real_app.url, permissions=["clipboard-read", "clipboard-write"]
+    )
     try:
         ask(page, KFOR)
         button = page.locator("#chat button.rag-copy").last
         button.click()
-        page.wait_for_function("() => [...document.querySelectorAll('button.rag-copy')].some(b => b.textContent.startsWith('Copied'))")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('button.rag-copy')].some(b => b.textContent.startsWith('Copied'))"
+        )
         copied = page.evaluate("navigator.clipboard.readText()")
         assert "3,700 troops" in copied and "Sources:" in copied and "[1]" in copied
     finally:
@@ -254,7 +275,10 @@ def test_two_sessions_keep_separate_histories(browser: Any, real_app: RunningApp
         answer_b = ask(b, FOLLOW_UP)
         assert "3,700" in answer_a.inner_text() or "countries" in answer_a.inner_text()
         assert "rag-refusal" in (answer_b.get_attribute("class") or "")
-        assert b.locator("#chat .rag-answer").count() == 2 and a.locator("#chat .rag-answer").count() == 2
+        assert (
+            b.locator("#chat .rag-answer").count() == 2
+            and a.locator("#chat .rag-answer").count() == 2
+        )
     finally:
         ctx_a.close()
         ctx_b.close()
@@ -313,7 +337,9 @@ def test_hostile_article_renders_as_text_and_runs_nothing(page: Any, tmp_path: P
     assert page.watch.dialogs == []
 
 
-def test_upload_an_article_then_ask_about_it(page: Any, real_app: RunningApp, tmp_path: Path) -> None:
+def test_upload_an_article_then_ask_about_it(
+    page: Any, real_app: RunningApp, tmp_path: Path
+) -> None:
     before = page.locator("#corpus-stats .rag-articles").inner_text()
     good = tmp_path / "lunar-greenhouse.txt"
     good.write_text(NEW_ARTICLE, encoding="utf-8")
@@ -353,7 +379,9 @@ def test_sources_appear_before_the_first_token(browser: Any, fake_app: RunningAp
         context.close()
 
 
-def test_backend_failure_is_shown_and_the_chat_stays_usable(browser: Any, fake_app: RunningApp) -> None:
+def test_backend_failure_is_shown_and_the_chat_stays_usable(
+    browser: Any, fake_app: RunningApp
+) -> None:
     context, page, _ = open_page(browser, fake_app.url)
     try:
         ask(page, "boom: How many KFOR troops are there?")
@@ -400,7 +428,9 @@ def test_stop_then_ask_again(browser: Any, fake_app: RunningApp) -> None:
         context.close()
 
 
-def test_login_is_required_when_auth_is_set(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_login_is_required_when_auth_is_set(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     settings = Settings(data_dir=tmp_path_factory.mktemp("ui-auth") / "data", auth="ann:s3cret")
     app = start_app(settings, chain=FakeChain())
     context = browser.new_context()

@@ -12,11 +12,11 @@ import pytest
 
 gr = pytest.importorskip("gradio")
 
-from rag.config import Settings  # noqa: E402
-from rag.errors import ConfigError  # noqa: E402
-from rag.ui import app as ui  # noqa: E402
-from rag.ui.feedback import FeedbackLog, rating_of  # noqa: E402
-from tests.browser_helpers import FakeChain  # noqa: E402
+from rag.config import Settings
+from rag.errors import ConfigError
+from rag.ui import app as ui
+from rag.ui.feedback import FeedbackLog, rating_of
+from tests.browser_helpers import FakeChain
 
 
 def shown(markup: str) -> str:
@@ -40,11 +40,16 @@ def handlers(settings: Settings) -> ui.ChatHandlers:
 # --- answering -----------------------------------------------------------------------------
 def test_sources_show_before_the_first_token(handlers: ui.ChatHandlers) -> None:
     steps = run(handlers.respond("How many KFOR troops are there?", []))
-    chat0, turns0, sources0, box0 = steps[0]
+    chat0, _turns0, sources0, box0 = steps[0]
     assert box0 == "" and "Searching the articles" in sources0
-    assert chat0[0]["role"] == "user" and shown(chat0[0]["content"]) == "How many KFOR troops are there?"
+    assert (
+        chat0[0]["role"] == "user"
+        and shown(chat0[0]["content"]) == "How many KFOR troops are there?"
+    )
     # the step that shows the passages comes before any answer text
-    with_sources = next(i for i, s in enumerate(steps) if isinstance(s[2], str) and "Passages found" in s[2])
+    with_sources = next(
+        i for i, s in enumerate(steps) if isinstance(s[2], str) and "Passages found" in s[2]
+    )
     first_text = next(i for i, s in enumerate(steps) if "3,700" in str(s[0][-1]["content"]))
     assert with_sources < first_text
     assert "Reading the passages" in steps[with_sources][0][-1]["content"]
@@ -74,8 +79,10 @@ def test_refusal_is_shown_as_such(handlers: ui.ChatHandlers) -> None:
 
 
 def test_backend_failure_is_a_message_and_the_chat_goes_on(handlers: ui.ChatHandlers) -> None:
-    chat, turns, sources, _ = run(handlers.respond("boom KFOR", []))[-1]
-    assert "rag-error" in chat[-1]["content"] and "took longer than 120s." in shown(chat[-1]["content"])
+    chat, turns, _sources, _ = run(handlers.respond("boom KFOR", []))[-1]
+    assert "rag-error" in chat[-1]["content"] and "took longer than 120s." in shown(
+        chat[-1]["content"]
+    )
     assert turns[0]["error"] and not turns[0]["pending"]
     chat, turns, _, _ = run(handlers.respond("How many KFOR troops are there?", turns))[-1]
     assert len(turns) == 2 and "3,700" in chat[-1]["content"]
@@ -90,7 +97,7 @@ def test_unexpected_exception_is_contained(settings: Settings) -> None:
         def stream(self, _: Any) -> Any:
             raise ZeroDivisionError("x")
 
-    chat, turns, _, _ = run(ui.ChatHandlers(settings, Broken()).respond("q?", []))[-1]
+    chat, _turns, _, _ = run(ui.ChatHandlers(settings, Broken()).respond("q?", []))[-1]
     assert "Something went wrong while answering (ZeroDivisionError)." in shown(chat[-1]["content"])
 
 
@@ -118,7 +125,7 @@ def test_sessions_do_not_share_turns(handlers: ui.ChatHandlers) -> None:
 
 
 def test_hostile_model_and_article_text_is_escaped(handlers: ui.ChatHandlers) -> None:
-    chat, turns, sources, _ = run(handlers.respond("payload please", []))[-1]
+    chat, _turns, sources, _ = run(handlers.respond("payload please", []))[-1]
     for markup in (chat[-1]["content"], sources):
         assert "<img" not in markup and "<script" not in markup and "javascript:" not in markup
     assert "<b>bold</b>" not in sources
@@ -160,7 +167,11 @@ def test_vote_appends_a_feedback_line(handlers: ui.ChatHandlers, settings: Setti
 
 def test_rating_of() -> None:
     assert rating_of(True) == "up" and rating_of(False) == "down"
-    assert rating_of("Like") == "up" and rating_of("Dislike") == "down" and rating_of(None) == "cleared"
+    assert (
+        rating_of("Like") == "up"
+        and rating_of("Dislike") == "down"
+        and rating_of(None) == "cleared"
+    )
 
 
 def test_feedback_log_round_trip(tmp_path: Path) -> None:
@@ -199,7 +210,8 @@ def test_save_uploads_copies_only_allowed_files(tmp_path: Path) -> None:
     (src / "bad.exe").write_text("MZ")
     (src / "empty.json").write_text("")
     saved, names, rejected = ui.save_uploads(
-        [str(src / n) for n in ("ok.txt", "big.md", "bad.exe", "empty.json", "missing.txt")], settings
+        [str(src / n) for n in ("ok.txt", "big.md", "bad.exe", "empty.json", "missing.txt")],
+        settings,
     )
     uploads = (tmp_path / "data" / "uploads").resolve()
     assert saved == [uploads / "ok.txt"] and names == ["ok.txt"]
@@ -228,17 +240,25 @@ def test_save_uploads_never_leaves_the_uploads_dir(tmp_path: Path) -> None:
     assert not (tmp_path / "outside.txt").exists()
 
 
-def test_add_files_reports_rejections_without_ingesting(handlers: ui.ChatHandlers, tmp_path: Path) -> None:
+def test_add_files_reports_rejections_without_ingesting(
+    handlers: ui.ChatHandlers, tmp_path: Path
+) -> None:
     (tmp_path / "x.exe").write_text("MZ")
-    (status, corpus, box), = run(handlers.add_files([str(tmp_path / "x.exe")]))
-    assert "x.exe" in status and "not an article file type" in status and "Nothing was added" in status
+    ((status, corpus, box),) = run(handlers.add_files([str(tmp_path / "x.exe")]))
+    assert (
+        "x.exe" in status and "not an article file type" in status and "Nothing was added" in status
+    )
     assert is_skip(corpus) and box is None
 
 
-def test_add_files_ingests_and_updates_the_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_files_ingests_and_updates_the_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(data_dir=tmp_path / "data", embedding_model="keyword")
     h = ui.ChatHandlers(settings, FakeChain())
-    (tmp_path / "moon.txt").write_text("Moon greenhouse\n\nThe lunar greenhouse grew 42 tomatoes in 2031.\n")
+    (tmp_path / "moon.txt").write_text(
+        "Moon greenhouse\n\nThe lunar greenhouse grew 42 tomatoes in 2031.\n"
+    )
     (tmp_path / "broken.json").write_text("{not json")
     steps = run(h.add_files([str(tmp_path / "moon.txt"), str(tmp_path / "broken.json")]))
     status, corpus, box = steps[-1]
@@ -278,13 +298,17 @@ def test_stop_marks_the_answer_in_progress(handlers: ui.ChatHandlers) -> None:
 
 
 # --- rag serve -----------------------------------------------------------------------------
-def test_serve_binds_to_loopback_by_default_and_reads_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_serve_binds_to_loopback_by_default_and_reads_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from click.testing import CliRunner
 
     from rag.ui import serve
 
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(ui, "build_app", lambda settings, **kw: seen.update(settings=settings, kw=kw) or "demo")
+    monkeypatch.setattr(
+        ui, "build_app", lambda settings, **kw: seen.update(settings=settings, kw=kw) or "demo"
+    )
     monkeypatch.setattr(ui, "launch_app", lambda demo, settings, **kw: seen.update(demo=demo))
     runner = CliRunner()
     result = runner.invoke(serve.serve_cmd, ["--data-dir", str(tmp_path)])

@@ -80,7 +80,10 @@ def test_card_links_only_http_urls_with_safe_rel() -> None:
     good = {"n": 1, "title": "T", "url": "https://example.org/a?x=1&y=2", "text": "t"}
     bad = {"n": 2, "title": "T2", "url": "javascript:alert(1)", "text": "t"}
     out = render.render_sources(0, "q", [good, bad], citations=[{"n": 1}, {"n": 2}])
-    assert '<a class="rag-card-title" href="https://example.org/a?x=1&amp;y=2" target="_blank" rel="noopener noreferrer">' in out
+    assert (
+        '<a class="rag-card-title" href="https://example.org/a?x=1&amp;y=2" target="_blank" rel="noopener noreferrer">'
+        in out
+    )
     assert "javascript" not in out
     assert out.count("<a ") == 1
 
@@ -123,9 +126,13 @@ def test_card_highlights_quote_of_supported_citations_only() -> None:
     s = text.index("KFOR")
     e = s + len("KFOR has 3,700 troops.")
     p = {"n": 1, "title": "T", "text": text}
-    cited = render.render_sources(0, "q", [p], citations=[{"n": 1, "quote_start": s, "quote_end": e, "supported": True}])
+    cited = render.render_sources(
+        0, "q", [p], citations=[{"n": 1, "quote_start": s, "quote_end": e, "supported": True}]
+    )
     assert '<mark class="rag-quote">KFOR has 3,700 troops.</mark>' in cited
-    unsupported = render.render_sources(0, "q", [p], citations=[{"n": 1, "quote_start": s, "quote_end": e, "supported": False}])
+    unsupported = render.render_sources(
+        0, "q", [p], citations=[{"n": 1, "quote_start": s, "quote_end": e, "supported": False}]
+    )
     assert "<mark" not in unsupported
 
 
@@ -154,23 +161,37 @@ def test_link_citations_escapes_the_text_around_markers() -> None:
 
 
 def test_partial_marker_while_streaming_stays_text() -> None:
-    out = render.render_answer(0, "KFOR has 3,700 troops [1", context=[{"n": 1, "text": ""}], streaming=True)
+    out = render.render_answer(
+        0, "KFOR has 3,700 troops [1", context=[{"n": 1, "text": ""}], streaming=True
+    )
     assert "rag-cite" not in out
     assert "rag-cursor" in out
 
 
 # --- answers, refusals, errors, trace -----------------------------------------------------
 def test_refusal_is_marked_and_explains() -> None:
-    out = render.render_answer(0, "The articles don't say.", context=[{"n": 1, "text": "x"}], refused=True)
+    out = render.render_answer(
+        0, "The articles don't say.", context=[{"n": 1, "text": "x"}], refused=True
+    )
     assert "rag-refusal" in out and "Not found in the articles" in out
     sources = render.render_sources(0, "q", [{"n": 1, "title": "Close", "text": "x"}], refused=True)
     assert "Closest passages found" in sources and "rag-sources-refused" in sources
 
 
 def test_copy_button_carries_plain_answer_and_sources() -> None:
-    cites = [{"n": 1, "title": "T <x>", "source": "S", "published": "2022-08-17T00:00", "url": "https://e.org/a"}]
+    cites = [
+        {
+            "n": 1,
+            "title": "T <x>",
+            "source": "S",
+            "published": "2022-08-17T00:00",
+            "url": "https://e.org/a",
+        }
+    ]
     out = render.render_answer(0, 'Says "3,700" [1].', citations=cites)
-    copy = html.unescape(re.search(r'<span class="rag-copy-text" hidden>([^<]*)</span>', out).group(1))
+    copy = html.unescape(
+        re.search(r'<span class="rag-copy-text" hidden>([^<]*)</span>', out).group(1)
+    )
     assert copy == 'Says "3,700" [1].\n\nSources:\n[1] T <x>, S, 2022-08-17 <https://e.org/a>'
 
 
@@ -181,7 +202,17 @@ def test_error_message_is_escaped() -> None:
 
 
 def test_trace_shows_rewrite_ranks_timings_model() -> None:
-    ctx = [{"n": 1, "title": "<i>T</i>", "dense_rank": 2, "bm25_rank": None, "fused_rank": 1, "score": 0.0312, "text": ""}]
+    ctx = [
+        {
+            "n": 1,
+            "title": "<i>T</i>",
+            "dense_rank": 2,
+            "bm25_rank": None,
+            "fused_rank": 1,
+            "score": 0.0312,
+            "text": "",
+        }
+    ]
     out = render.render_trace(
         question="and them?",
         standalone="How many KFOR troops are there?",
@@ -214,11 +245,18 @@ def test_sources_pending_lists_passages_before_the_answer() -> None:
 def test_uncited_passages_are_folded_away() -> None:
     ctx = [{"n": 1, "title": "A", "text": "a"}, {"n": 2, "title": "B", "text": "b"}]
     out = render.render_sources(0, "q", ctx, citations=[{"n": 2, "quote_start": 0, "quote_end": 1}])
-    assert out.index('id="src-0-2"') < out.index("Also retrieved, not cited (1)") < out.index('id="src-0-1"')
+    assert (
+        out.index('id="src-0-2"')
+        < out.index("Also retrieved, not cited (1)")
+        < out.index('id="src-0-1"')
+    )
 
 
 def test_passage_from_doc_keeps_display_fields() -> None:
-    doc = Document(page_content="text", metadata={"n": 2, "title": "T", "url": "u", "dense_rank": 3, "other": 1})
+    doc = Document(
+        page_content="text",
+        metadata={"n": 2, "title": "T", "url": "u", "dense_rank": 3, "other": 1},
+    )
     p = render.passage_from_doc(doc)
     assert p["n"] == 2 and p["title"] == "T" and p["dense_rank"] == 3 and p["text"] == "text"
     assert "other" not in p
@@ -228,6 +266,8 @@ def test_corpus_and_upload_report_are_escaped() -> None:
     assert "1</b> article " in render.render_corpus({"index": {"articles": 1, "chunks": 7}})
     assert "7</b> chunks" in render.render_corpus({"index": {"articles": 1, "chunks": 7}})
     assert "<x>" not in render.render_corpus(None, error="<x>")
-    out = render.render_upload_report(["a<b>.txt"], [("evil<script>.exe", "not allowed")], summary="1 added")
+    out = render.render_upload_report(
+        ["a<b>.txt"], [("evil<script>.exe", "not allowed")], summary="1 added"
+    )
     assert "<script>" not in out and "a<b>" not in out
     assert "a&lt;b&gt;.txt" in out and "evil&lt;script&gt;.exe" in out and "1 added" in out

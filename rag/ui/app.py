@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 __all__ = [
     "APP_CSS",
     "APP_HEAD",
-    "ChatHandlers",
     "EXAMPLES",
     "UPLOAD_SUFFIXES",
+    "ChatHandlers",
     "build_app",
     "launch_app",
     "parse_auth",
@@ -228,7 +228,12 @@ def save_uploads(
         source = Path(str(raw))
         shown = _display_name(item)
         if position >= MAX_FILES_PER_UPLOAD:
-            rejected.append((shown, f"more than {MAX_FILES_PER_UPLOAD} files at once; upload the rest separately"))
+            rejected.append(
+                (
+                    shown,
+                    f"more than {MAX_FILES_PER_UPLOAD} files at once; upload the rest separately",
+                )
+            )
             continue
         name = safe_filename(shown)
         if name is None:
@@ -245,7 +250,10 @@ def save_uploads(
             continue
         if info.st_size > limit:
             rejected.append(
-                (shown, f"too large ({info.st_size / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB)")
+                (
+                    shown,
+                    f"too large ({info.st_size / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB)",
+                )
             )
             continue
         if info.st_size == 0:
@@ -322,7 +330,9 @@ def _assistant_html(index: int, turn: dict[str, Any], *, live: bool) -> str:
     if turn.get("pending"):
         if turn["answer"]:
             if live:
-                return render.render_answer(index, turn["answer"], context=turn["context"], streaming=True)
+                return render.render_answer(
+                    index, turn["answer"], context=turn["context"], streaming=True
+                )
             return render.render_error("The answer was stopped before it finished.")
         if not live:
             return render.render_error("The answer was stopped before it finished.")
@@ -391,7 +401,7 @@ class ChatHandlers:
         """Build the chain now (loads the models) so the first question is quick."""
         try:
             self.chain.get()
-        except Exception as exc:  # shown again, properly, on the first question
+        except Exception as exc:  # noqa: BLE001 - shown again on the first question
             logger.warning("could not prepare the answering chain yet: %s", exc)
 
     def corpus_html(self) -> str:
@@ -444,7 +454,9 @@ class ChatHandlers:
             turn.update(error=exc.message, hint=exc.hint, pending=False)
         except Exception as exc:
             logger.exception("answer failed")
-            turn.update(error=f"Something went wrong while answering ({type(exc).__name__}).", pending=False)
+            turn.update(
+                error=f"Something went wrong while answering ({type(exc).__name__}).", pending=False
+            )
         yield _messages(turns, i), turns, _sources_html(i, turn), gr.skip()
 
     def stop(self, turns: list[dict[str, Any]]) -> tuple[Any, ...]:
@@ -452,7 +464,9 @@ class ChatHandlers:
         turns = list(turns or [])
         for turn in turns:
             if turn.get("pending"):
-                turn.update(pending=False, error="You stopped this answer before it finished.", hint="")
+                turn.update(
+                    pending=False, error="You stopped this answer before it finished.", hint=""
+                )
         if not turns:
             return gr.skip(), gr.skip(), gr.skip()
         return _messages(turns), turns, _sources_html(len(turns) - 1, turns[-1])
@@ -484,7 +498,11 @@ class ChatHandlers:
         """Save uploads, ingest them with visible progress; yields (status, corpus, file box)."""
         saved, names, rejected = save_uploads(files or [], self.settings)
         if not saved:
-            yield render.render_upload_report([], rejected, summary="Nothing was added."), gr.skip(), None
+            yield (
+                render.render_upload_report([], rejected, summary="Nothing was added."),
+                gr.skip(),
+                None,
+            )
             return
         running = "Indexing… (loading the embedding model)"
         yield render.render_upload_report(names, rejected, running=running), gr.skip(), gr.skip()
@@ -496,7 +514,9 @@ class ChatHandlers:
 
             try:
                 with self._ingest_lock:
-                    outcome["report"] = ingest(saved, self.settings, prune=False, progress=updates.put)
+                    outcome["report"] = ingest(
+                        saved, self.settings, prune=False, progress=updates.put
+                    )
             except RagError as exc:
                 outcome["error"] = str(exc)
             except Exception as exc:
@@ -512,16 +532,28 @@ class ChatHandlers:
                 f"{item.files_done}/{item.files_total} files"
             )
             bar = f'<progress max="{max(int(item.chunks_total), 1)}" value="{int(item.chunks_done)}"></progress>'
-            yield render.render_upload_report(names, rejected, running=line) + bar, gr.skip(), gr.skip()
+            yield (
+                render.render_upload_report(names, rejected, running=line) + bar,
+                gr.skip(),
+                gr.skip(),
+            )
         if "error" in outcome:
             failed = [(n, outcome["error"]) for n in names]
-            report_html = render.render_upload_report([], rejected, failed=failed, summary="Indexing failed.")
+            report_html = render.render_upload_report(
+                [], rejected, failed=failed, summary="Indexing failed."
+            )
             yield report_html, self.corpus_html(), None
             return
         report = outcome["report"]
         failed = [(Path(f.path).name, f.reason) for f in report.failed]
-        summary = report.summary() + (" Ask about them now." if report.added or report.updated else "")
-        yield render.render_upload_report(names, rejected, summary=summary, failed=failed), self.corpus_html(), None
+        summary = report.summary() + (
+            " Ask about them now." if report.added or report.updated else ""
+        )
+        yield (
+            render.render_upload_report(names, rejected, summary=summary, failed=failed),
+            self.corpus_html(),
+            None,
+        )
 
 
 def _apply_final(turn: dict[str, Any], final: dict[str, Any]) -> None:
@@ -534,7 +566,9 @@ def _apply_final(turn: dict[str, Any], final: dict[str, Any]) -> None:
     turn["extra"] = {k: v for k, v in final.items() if k in ("refusal_reason", "verification")}
 
 
-def build_app(settings: Settings | None = None, *, chain: Any = None, warm: bool = False) -> gr.Blocks:
+def build_app(
+    settings: Settings | None = None, *, chain: Any = None, warm: bool = False
+) -> gr.Blocks:
     """The chat page.
 
     ``chain`` overrides the answering chain (default: :func:`rag.chain.build_chain`, built on the
@@ -546,7 +580,11 @@ def build_app(settings: Settings | None = None, *, chain: Any = None, warm: bool
     h = ChatHandlers(settings, chain)
     if warm:
         threading.Thread(target=h.warm_up, name="rag-ui-warm", daemon=True).start()
-    with gr.Blocks(title="Ask the news · article-rag", analytics_enabled=False) as demo:
+    with gr.Blocks(
+        title="Ask the news · article-rag",
+        analytics_enabled=False,
+        delete_cache=(3600, 3600),  # Gradio's temporary copies of uploads
+    ) as demo:
         turns_state = gr.State([])
         with gr.Row(elem_id="rag-header", equal_height=True):
             gr.HTML(
@@ -555,7 +593,9 @@ def build_app(settings: Settings | None = None, *, chain: Any = None, warm: bool
                 js_on_load=None,
                 scale=3,
             )
-            corpus_stats = gr.HTML(render.render_corpus(None), elem_id="corpus-stats", js_on_load=None, scale=2)
+            corpus_stats = gr.HTML(
+                render.render_corpus(None), elem_id="corpus-stats", js_on_load=None, scale=2
+            )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=420):
                 chatbot = gr.Chatbot(
@@ -587,10 +627,15 @@ def build_app(settings: Settings | None = None, *, chain: Any = None, warm: bool
                     ask = gr.Button("Ask", variant="primary", elem_id="ask", scale=1, min_width=90)
                 with gr.Row():
                     stop = gr.Button("Stop", elem_id="stop", size="sm", scale=0, min_width=90)
-                    clear = gr.Button("New chat", elem_id="new-chat", size="sm", scale=0, min_width=110)
+                    clear = gr.Button(
+                        "New chat", elem_id="new-chat", size="sm", scale=0, min_width=110
+                    )
             with gr.Column(scale=2, min_width=340):
                 sources = gr.HTML(
-                    render.render_sources_empty(), elem_id="rag-sources", js_on_load=None, max_height=680
+                    render.render_sources_empty(),
+                    elem_id="rag-sources",
+                    js_on_load=None,
+                    max_height=680,
                 )
                 with gr.Accordion("Corpus: add articles", open=False, elem_id="corpus-panel"):
                     upload = gr.File(
@@ -648,7 +693,15 @@ def launch_app(demo: gr.Blocks, settings: Settings, **overrides: Any) -> Any:
         "head": APP_HEAD,
         "theme": gr.themes.Default(
             primary_hue="blue",
-            font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"],
+            font=[
+                "system-ui",
+                "-apple-system",
+                "Segoe UI",
+                "Roboto",
+                "Helvetica Neue",
+                "Arial",
+                "sans-serif",
+            ],
             font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
         ),
         "footer_links": [],

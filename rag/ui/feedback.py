@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,24 @@ def rating_of(liked: Any) -> str:
 def feedback_record(turn: Mapping[str, Any], rating: str) -> dict[str, Any]:
     """What one vote stores: the question, the answer shown, its citations, a UTC timestamp."""
     citations = [
-        {k: c.get(k) for k in ("n", "chunk_id", "article_id", "title", "source", "url",
-                               "published", "quote", "supported")}
+        {
+            k: c.get(k)
+            for k in (
+                "n",
+                "chunk_id",
+                "article_id",
+                "title",
+                "source",
+                "url",
+                "published",
+                "quote",
+                "supported",
+            )
+        }
         for c in turn.get("citations") or []
     ]
     return {
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "rating": rating,
         "question": turn.get("question", ""),
         "standalone_question": turn.get("standalone"),

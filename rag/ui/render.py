@@ -111,8 +111,19 @@ def passage_from_doc(doc: Any) -> Passage:
     if text is None and isinstance(doc, Mapping):
         meta = dict(doc.get("metadata") or doc)
         text = doc.get("page_content") or doc.get("text") or ""
-    keys = ("n", "chunk_id", "article_id", "title", "source", "url", "published",
-            "dense_rank", "bm25_rank", "fused_rank", "score")
+    keys = (
+        "n",
+        "chunk_id",
+        "article_id",
+        "title",
+        "source",
+        "url",
+        "published",
+        "dense_rank",
+        "bm25_rank",
+        "fused_rank",
+        "score",
+    )
     out: Passage = {k: meta.get(k) for k in keys}
     out["text"] = str(text or "")
     return out
@@ -191,7 +202,11 @@ def _spans_by_n(citations: Sequence[Mapping[str, Any]]) -> dict[int, list[tuple[
             continue
         n = int(c["n"])
         out.setdefault(n, [])
-        if c.get("supported", True) and c.get("quote_start") is not None and c.get("quote_end") is not None:
+        if (
+            c.get("supported", True)
+            and c.get("quote_start") is not None
+            and c.get("quote_end") is not None
+        ):
             out[n].append((c["quote_start"], c["quote_end"]))
     return out
 
@@ -363,7 +378,7 @@ def render_trace(
         parts.append(f'<div class="rag-trace-row"><b>Citation check:</b> {bits}</div>')
     return (
         '<details class="rag-trace"><summary>How this was answered</summary>'
-        f'{"".join(parts)}</details>'
+        f"{''.join(parts)}</details>"
     )
 
 
@@ -440,7 +455,11 @@ def render_sources(
         body = "".join(_card(turn, p, None, cited=False) for p in context)
     else:
         title = "Sources"
-        note = f"{len(cards_cited)} of {len(context)} passages cited" if cards_cited else "No passage was cited."
+        note = (
+            f"{len(cards_cited)} of {len(context)} passages cited"
+            if cards_cited
+            else "No passage was cited."
+        )
         body = "".join(_card(turn, p, spans.get(int(p["n"])), cited=True) for p in cards_cited)
         if others:
             rest = "".join(_card(turn, p, None, cited=False) for p in others)
@@ -503,4 +522,3 @@ def render_upload_report(
         )
         parts.append(f'<ul class="rag-upload-errors">{items}</ul>')
     return f'<div class="rag-upload">{"".join(parts)}</div>' if parts else ""
-

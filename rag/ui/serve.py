@@ -49,7 +49,9 @@ def _serve(overrides: dict[str, Any]) -> None:
 
 
 @click.command("serve")
-@click.option("--host", envvar="RAG_HOST", help="Address to listen on [env: RAG_HOST; default: 127.0.0.1].")
+@click.option(
+    "--host", envvar="RAG_HOST", help="Address to listen on [env: RAG_HOST; default: 127.0.0.1]."
+)
 @click.option("--port", type=int, envvar="RAG_PORT", help="Port [env: RAG_PORT; default: 7860].")
 @click.option(
     "--data-dir",
