@@ -57,6 +57,7 @@ NEW_ARTICLE = (
 def browser() -> Iterator[Any]:
     # Module scope: Playwright's sync API keeps an event loop running in this thread while it
     # is open, which would break asyncio.run() in tests collected after this module.
+    pytest.importorskip("gradio")
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip(
