@@ -220,8 +220,12 @@ def extractive_answer(question: str, docs: Sequence[Document], *, embedder: Any 
     if embedder is not None:
         import numpy as np
 
-        vectors = embedder.encode([question] + [s for _, s in candidates])
-        dense = [float(x) for x in np.asarray(vectors[1:]) @ np.asarray(vectors[0])]
+        # embed only the lexically most promising units: encoding every sentence of every
+        # passage costs seconds on a small CPU, and units sharing no topic word rarely win
+        shortlist = sorted(range(len(candidates)), key=lambda i: -lexical[i])[:_DENSE_SHORTLIST]
+        vectors = np.asarray(embedder.encode([question] + [candidates[i][1] for i in shortlist]))
+        for i, value in zip(shortlist, vectors[1:] @ vectors[0], strict=True):
+            dense[i] = float(value)
     scores = []
     for i, (n, sentence) in enumerate(candidates):
         score = 0.6 * lexical[i] + 0.4 * max(dense[i], 0.0) if embedder is not None else lexical[i]
@@ -241,6 +245,7 @@ def extractive_answer(question: str, docs: Sequence[Document], *, embedder: Any 
     return f"{text} [{n}].", lexical[best]
 
 
+_DENSE_SHORTLIST = 12
 _CLAUSE_BREAK = re.compile(r"[”\";]\s*|\s+[–—]\s+")
 _REPORTING = re.compile(r"^(?:said|says|added|adds|noted|notes|recalled|stressed|warned)\b[^,]{0,60},\s*(?:who\s+\w+\s+that\s+)?", re.I)
 
