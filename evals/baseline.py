@@ -109,11 +109,11 @@ class TutorialBaseline:
         metas = got["metadatas"][0]
         return [m["article_id"] for m in metas], list(got["ids"][0]), list(got["documents"][0])
 
-    def retrieve(self, query: str, today: date | None = None) -> tuple[list[str], list[str], float]:
-        """(article ids, chunk ids, milliseconds) of the top 10 similarity hits."""
+    def retrieve(self, query: str, today: date | None = None) -> tuple[list[str], list[str], list[str], float]:
+        """(article ids, chunk ids, texts, milliseconds) of the top 10 similarity hits."""
         started = time.perf_counter()
-        ids, chunks, _ = self._search(query, 10)
-        return ids, chunks, (time.perf_counter() - started) * 1000
+        ids, chunks, texts = self._search(query, 10)
+        return ids, chunks, texts, (time.perf_counter() - started) * 1000
 
     def answer(self, case: Case) -> dict[str, Any]:
         """The tutorial's answer to the question (streamed, timed)."""

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "HIT_KS",
     "answer_correct",
+    "answer_hits",
     "article_ranks",
     "citation_scores",
     "is_refusal",
@@ -86,6 +87,16 @@ def retrieval_scores(retrieved: Sequence[str], evidence: Sequence[str], k: int =
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(set(evidence)), k)))
     out[f"ndcg@{k}"] = sum(gains) / ideal if ideal else 0.0
     return out
+
+
+def answer_hits(texts: Sequence[str], acceptable: Sequence[str]) -> dict[str, float]:
+    """``answer@k``: some acceptable answer occurs in one of the top ``k`` retrieved chunks.
+
+    A second view of retrieval that does not depend on evidence labels (which may miss
+    articles that also answer); short answers ("13", "South") can match by accident.
+    """
+    first = next((i for i, text in enumerate(texts, start=1) if answer_correct(text, acceptable)), None)
+    return {f"answer@{n}": float(first is not None and first <= n) for n in (1, 5)}
 
 
 def _contains(haystack: str, needle: str) -> bool:

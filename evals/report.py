@@ -22,6 +22,8 @@ METRICS: list[tuple[str, str]] = [
     ("hit@10", "article hit@10"),
     ("mrr@10", "MRR@10"),
     ("ndcg@10", "nDCG@10"),
+    ("answer@1", "answer in top chunk"),
+    ("answer@5", "answer in top 5 chunks"),
     ("correct", "answer correct (lenient)"),
     ("f1", "answer token F1"),
     ("citation_precision", "citation precision"),

@@ -24,6 +24,8 @@ __all__ = ["Progress", "run_suite", "summarize"]
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+# (article ids, chunk ids, chunk texts, milliseconds) of one retrieval, best first.
+Retrieved = tuple[list[str], list[str], list[str], float]
 RETRIEVAL_K = 10
 
 
@@ -92,7 +94,7 @@ def _run_system(
     name: str,
     cases: list[Case],
     *,
-    retrieve: Callable[[str, date | None], tuple[list[str], list[str], float]],
+    retrieve: Callable[[str, date | None], Retrieved],
     answer: Callable[[Case], dict[str, Any]] | None,
     judge: Any | None,
     progress: Progress | None,
@@ -121,9 +123,11 @@ def _run_system(
                     ttft_ms=round(out["ttft_ms"], 2),
                     total_ms=round(out["total_ms"], 2),
                 )
-            ids, chunks, ms = retrieve(query, case.today)
+            ids, chunks, texts, ms = retrieve(query, case.today)
             rec.update(retrieved=ids, retrieved_chunks=chunks, retrieval_ms=round(ms, 2))
             _score(case, rec, answer is not None)
+            if case.answerable and case.answers:
+                rec["metrics"].update(M.answer_hits(texts, case.answers))
             if judge is not None and answer is not None and case.answerable and not rec["refused"]:
                 rec["metrics"]["judge"] = _judge(judge, case, rec["answer"])
         except Exception as exc:  # one bad question must not stop the run
@@ -143,7 +147,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         return M.mean(r["metrics"].get(key) for r in rows)
 
     out: dict[str, Any] = {"questions": len(records), "answerable": len(ans), "unanswerable": len(una)}
-    for key in [f"hit@{n}" for n in M.HIT_KS] + [f"mrr@{RETRIEVAL_K}", f"ndcg@{RETRIEVAL_K}"]:
+    for key in [f"hit@{n}" for n in M.HIT_KS] + [f"mrr@{RETRIEVAL_K}", f"ndcg@{RETRIEVAL_K}", "answer@1", "answer@5"]:
         out[key] = avg(ans, key)
     if any("answer" in r for r in records):
         out["correct"] = avg(ans, "correct")
@@ -178,12 +182,13 @@ def _judge(judge: Any, case: Case, answer: str) -> float | None:
     return 1.0 if text.startswith("YES") else 0.0 if text.startswith("NO") else None
 
 
-def _rag_retrieve(retriever: Any) -> Callable[[str, date | None], tuple[list[str], list[str], float]]:
-    def run(query: str, today: date | None) -> tuple[list[str], list[str], float]:
+def _rag_retrieve(retriever: Any) -> Callable[[str, date | None], Retrieved]:
+    def run(query: str, today: date | None) -> Retrieved:
         started = time.perf_counter()
         docs = retriever.invoke(query, today=today, k=RETRIEVAL_K)
         ms = (time.perf_counter() - started) * 1000
-        return [d.metadata.get("article_id", "") for d in docs], [d.metadata.get("chunk_id", "") for d in docs], ms
+        meta = [d.metadata for d in docs]
+        return [m.get("article_id", "") for m in meta], [m.get("chunk_id", "") for m in meta], [d.page_content for d in docs], ms
 
     return run
 

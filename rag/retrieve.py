@@ -260,7 +260,8 @@ class HybridRetriever(BaseRetriever):
             return 1.0, False
         s = self.settings
         factor = 1.0
-        inside = window is not None and window.contains(day, s.time_slack_days)
+        # News reports an event on the day or in the days after it: widen the end more.
+        inside = window is not None and window.contains(day, s.time_slack_days, before_days=1)
         if inside:
             factor *= 1.0 + s.time_boost
         if s.recency_weight:

@@ -63,10 +63,11 @@ class DateWindow:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def contains(self, day: date, slack_days: int = 0) -> bool:
-        """True when ``day`` is in the window widened by ``slack_days`` on both sides."""
-        slack = timedelta(days=slack_days)
-        return self.start - slack <= day <= self.end + slack
+    def contains(self, day: date, slack_days: int = 0, *, before_days: int | None = None) -> bool:
+        """True when ``day`` is in the window widened by ``slack_days`` after its end and
+        ``before_days`` (default ``slack_days``) before its start."""
+        before = slack_days if before_days is None else before_days
+        return self.start - timedelta(days=before) <= day <= self.end + timedelta(days=slack_days)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,12 @@ def test_answer_matching() -> None:
     assert M.token_f1("", ["x"]) == 0.0
 
 
+def test_answer_hits() -> None:
+    texts = ["Nothing here.", "KFOR has 3,700 troops.", "x"]
+    assert M.answer_hits(texts, ["3700"]) == {"answer@1": 0.0, "answer@5": 1.0}
+    assert M.answer_hits([], ["3700"]) == {"answer@1": 0.0, "answer@5": 0.0}
+
+
 def test_refusal_heuristic() -> None:
     assert M.is_refusal("The articles don't say.")
     assert M.is_refusal("I don't know.")
@@ -189,7 +195,7 @@ def test_retrieval_only_run_builds_and_reuses_the_suite_index(suite_dir: Path, s
     summary = report["systems"]["rag"]["summary"]
     assert report["mode"] == "retrieval" and summary["answerable"] == 4 and summary["errors"] == 0
     assert summary["hit@5"] == 1.0 and summary["mrr@10"] is not None and "correct" not in summary
-    assert summary["retrieval_p50_ms"] is not None
+    assert summary["retrieval_p50_ms"] is not None and summary["answer@5"] is not None
     indexes = list((settings.data_dir / "evals").iterdir())
     assert len(indexes) == 1 and (indexes[0] / "READY.json").is_file()
     encoded = fake_embedder.texts_encoded
