@@ -274,6 +274,24 @@ def main() -> None:
                 for key, values in phases.items():
                     values.append(float(docs[0].metadata["retrieval_ms"][key]))
             hits += any(d.metadata["chunk_id"] == cid for d in docs)
+        # Where the dense time goes: Chroma's query alone, without and with the date `where`
+        # clause the retriever always sends (drop_future), and the whole retriever without it.
+        today_int = TODAY.year * 10000 + TODAY.month * 100 + TODAY.day
+        raw: list[float] = []
+        raw_where: list[float] = []
+        for _, _, vec, _ in picks[:30]:
+            t = time.perf_counter()
+            store.query(vec.tolist(), settings.fetch_k)
+            raw.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            store.query(vec.tolist(), settings.fetch_k, {"published_int": {"$lte": today_int}})
+            raw_where.append((time.perf_counter() - t) * 1000)
+        no_future = HybridRetriever(settings=settings.model_copy(update={"drop_future": False}), index=index, embedder=embedder)
+        lat_nf: list[float] = []
+        for q, *_ in picks[:30]:
+            t = time.perf_counter()
+            no_future.retrieve(q)
+            lat_nf.append((time.perf_counter() - t) * 1000)
         row = {
             "chunks": size,
             "articles": len(snap.articles),
@@ -286,12 +304,17 @@ def main() -> None:
             "bm25_p50_ms": round(_pct(phases["bm25_ms"], 50), 2),
             "fuse_get_dedup_p50_ms": round(_pct(phases["fuse_ms"], 50), 2),
             "source_chunk_in_top_k": round(hits / max(1, len(lat)), 2),
+            "chroma_query_p50_ms": round(_pct(raw, 50), 2),
+            "chroma_query_with_date_where_p50_ms": round(_pct(raw_where, 50), 2),
+            "p50_drop_future_off_ms": round(_pct(lat_nf, 50), 2),
             "rss_mb": round(current_rss_mb(), 0),
         }
         rows.append(row)
         print(f"  {size:>7} chunks: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms "
               f"(dense {row['dense_p50_ms']}, bm25 {row['bm25_p50_ms']}, fuse+get {row['fuse_get_dedup_p50_ms']}); "
-              f"insert {row['insert_s']} s, BM25 build {row['bm25_build_s']} s", flush=True)
+              f"insert {row['insert_s']} s, BM25 build {row['bm25_build_s']} s; chroma query {row['chroma_query_p50_ms']} ms, "
+              f"with date where {row['chroma_query_with_date_where_p50_ms']} ms; retriever with drop_future off "
+              f"{row['p50_drop_future_off_ms']} ms", flush=True)
 
     # Growth fits on p50.
     n = np.asarray([r["chunks"] for r in rows], dtype=float)
@@ -324,7 +347,8 @@ def main() -> None:
 
     print()
     print(table(rows, ["chunks", "articles", "p50_ms", "p95_ms", "dense_p50_ms", "bm25_p50_ms",
-                       "fuse_get_dedup_p50_ms", "bm25_build_s", "insert_s", "source_chunk_in_top_k", "rss_mb"]))
+                       "fuse_get_dedup_p50_ms", "chroma_query_p50_ms", "chroma_query_with_date_where_p50_ms",
+                       "p50_drop_future_off_ms", "bm25_build_s", "insert_s", "source_chunk_in_top_k", "rss_mb"]))
     if fits.get("power_law"):
         pl, li = fits["power_law"], fits["linear"]
         print(f"\nfit: p50 = {pl['a']:.4g} * n^{pl['b']}  -> 1M chunks: {pl['p50_at_1M_ms']} ms")

@@ -191,7 +191,8 @@ class _ExportedRunner:
     """An exported (ONNX) sentence-transformers model on OpenVINO or ONNX Runtime."""
 
     def __init__(self, export: Path, meta: dict[str, Any], backend: str, dtype: str, threads: int) -> None:
-        from transformers import AutoTokenizer
+        # The Rust tokenizer directly: `transformers` would import torch (seconds, ~200 MB).
+        from tokenizers import Tokenizer
 
         self.backend = backend
         self.dtype = dtype
@@ -199,7 +200,9 @@ class _ExportedRunner:
         self.dimension = int(meta["dimension"])
         self.max_length = int(meta["max_seq_length"])
         self.lower = bool(meta.get("do_lower_case"))
-        self.tokenizer = AutoTokenizer.from_pretrained(str(export / "tokenizer"))
+        self.tokenizer = Tokenizer.from_file(str(export / "tokenizer" / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_length)
         self._lock = threading.Lock()
         onnx_file = export / "model.onnx"
         if backend == "openvino":
@@ -229,7 +232,7 @@ class _ExportedRunner:
 
     def _batches(self, texts: list[str], batch_size: int) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
         prepared = [t.strip().lower() if self.lower else t.strip() for t in texts]
-        ids = self.tokenizer(prepared, truncation=True, max_length=self.max_length)["input_ids"]
+        ids = [e.ids for e in self.tokenizer.encode_batch(prepared, add_special_tokens=True)]
         order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: little padding
         out = []
         for start in range(0, len(order), batch_size):
