@@ -78,13 +78,15 @@ class Settings(BaseSettings):
     reranker: str | None = Field(None, description="Path/name of a sentence-transformers CrossEncoder.")
     today: date | None = Field(None, description="Today's date for time-aware questions (default: real date).")
     time_boost: float = Field(
-        0.5, ge=0, description="Score x (1 + this) for chunks published inside the question's date window."
+        0.25, ge=0, description="Score x (1 + this) for chunks published inside the question's date window."
     )
-    time_slack_days: int = Field(1, ge=0, description="Days the question's date window is widened on each side.")
+    time_slack_days: int = Field(
+        3, ge=0, description="Days after the question's date window (one before) still inside: news lags events."
+    )
     recency_weight: float = Field(
         0.3, ge=0, description="Recency prior: score x (1 + this * 0.5 ** (age_days / half_life))."
     )
-    recency_half_life_days: float = Field(30.0, gt=0, description="Half-life of the recency prior (days).")
+    recency_half_life_days: float = Field(7.0, gt=0, description="Half-life of the recency prior (days).")
     drop_future: bool = Field(True, description="Never retrieve articles published after `today`.")
     article_weight: float = Field(
         0.0, ge=0, description="Chunk score + this x the scores of its article's other candidate chunks."
@@ -92,7 +94,7 @@ class Settings(BaseSettings):
     dedup_threshold: float = Field(
         0.8, gt=0, le=1, description="Word-trigram containment above which two chunks count as duplicates."
     )
-    max_chunks_per_article: int = Field(0, ge=0, description="Cap on chunks of one article in the results (0 = none).")
+    max_chunks_per_article: int = Field(1, ge=0, description="Cap on chunks of one article in the results (0 = none).")
     rerank_top: int = Field(20, ge=1, description="Candidates the cross-encoder reranks (when `reranker` is set).")
 
     # --- answering -----------------------------------------------------------------------
