@@ -105,11 +105,10 @@ def eval_cmd(
             if done == 0:
                 bar.write(label)
                 return
-            if bar.total != total or done == 1:
+            if done == 1:
                 bar.reset(total=total)
-            bar.set_description(label.split(":")[0])
-            bar.n = done
-            bar.refresh()
+                bar.set_description(label.split(":")[0], refresh=False)
+            bar.update(done - bar.n)
 
         report = run_suite(
             suite_dir, settings, retrieval_only=retrieval_only, limit=limit, baseline=baseline,

@@ -43,7 +43,7 @@ def write_corpus(path: Path, articles: list[dict[str, Any]]) -> Path:
 @pytest.fixture
 def quiet(settings: Settings) -> Settings:
     """Settings with the time priors off, so only fusion decides."""
-    return settings.model_copy(update={"time_boost": 0.0, "recency_weight": 0.0, "k": 5})
+    return settings.model_copy(update={"time_boost": 0.0, "recency_weight": 0.0, "k": 5, "max_chunks_per_article": 0})
 
 
 @pytest.fixture
