@@ -362,11 +362,13 @@ class HybridRetriever(BaseRetriever):
             return kept
         counts: dict[str, int] = {}
         out = []
+        rest = []
         for c in kept:
             counts[c.article_id] = counts.get(c.article_id, 0) + 1
-            if counts[c.article_id] <= cap:
-                out.append(c)
-        return out
+            (out if counts[c.article_id] <= cap else rest).append(c)
+        # Diversity first, then backfill: with few articles (a one-article corpus) the answer
+        # step still gets k passages, ranked after every article's best chunk.
+        return out + rest
 
     def _rerank(self, query: str, cands: list[_Candidate]) -> list[_Candidate]:
         scores = self.reranker.predict([(query, c.text) for c in cands], show_progress_bar=False)

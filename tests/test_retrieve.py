@@ -161,8 +161,23 @@ def test_max_chunks_per_article(tmp_path: Path, quiet: Settings, fake_embedder: 
     text = "\n\n".join(f"Paragraph {i}: the harbour crane moved {i} containers today." for i in range(30))
     corpus = write_corpus(tmp_path / "one.jsonl", [{"id": "long", "title": "Harbour", "text": text}])
     cfg = quiet.model_copy(update={"chunk_size": 150, "chunk_overlap": 0, "max_chunks_per_article": 2})
+    other = write_corpus(tmp_path / "two.jsonl", [{"id": f"o{i}", "title": f"Harbour crane note {i}",
+                                                   "text": f"{word} harbour crane moved containers for the {word} shipping line."}
+                                                  for i, word in enumerate(["Maersk", "Cosco", "Evergreen", "Hapag"])])
+    ingest([corpus, other], cfg, embedder=fake_embedder)
+    docs = retriever(cfg, fake_embedder).invoke("harbour crane containers", today=TODAY)
+    ids = [d.metadata["article_id"] for d in docs]
+    # every article's best chunk comes before a third chunk of any one article
+    assert len(docs) == 5 and ids.count("long") <= 2 and len(set(ids)) == 5 - ids.count("long") + 1
+
+
+def test_cap_backfills_a_small_corpus(tmp_path: Path, quiet: Settings, fake_embedder: KeywordEmbedder) -> None:
+    text = "\n\n".join(f"Paragraph {i}: the harbour crane moved {i} containers today." for i in range(30))
+    corpus = write_corpus(tmp_path / "one.jsonl", [{"id": "long", "title": "Harbour", "text": text}])
+    cfg = quiet.model_copy(update={"chunk_size": 150, "chunk_overlap": 0, "max_chunks_per_article": 1})
     ingest([corpus], cfg, embedder=fake_embedder)
-    assert len(retriever(cfg, fake_embedder).invoke("harbour crane containers", today=TODAY)) == 2
+    # one article only: the cap must not starve the answer step of passages
+    assert len(retriever(cfg, fake_embedder).invoke("harbour crane containers", today=TODAY)) == cfg.k
 
 
 class ReverseReranker:
