@@ -28,6 +28,7 @@ __all__ = [
     "select_sentences",
 ]
 
+_WANTS_NUMBER = re.compile(r"\bhow (many|much|old|long|far)\b|\bwhat (year|percentage|number|price)\b", re.I)
 _SMALL_TALK = re.compile(
     r"^\s*(hi|hello|hey|hiya|yo|good (morning|afternoon|evening)|thanks?( you)?|thank you( very much)?|"
     r"ok(ay)?|cool|great|bye|goodbye|cheers)\W*$",
@@ -119,11 +120,15 @@ def select_sentences(question: str, text: str, *, max_chars: int = 600) -> str:
     spans = split_sentences(text)
     if not spans:
         return text[:max_chars]
-    q_tokens = set(tokenize(question))
-    scored = sorted(
-        range(len(spans)),
-        key=lambda i: (-_sentence_score(q_tokens, text[spans[i][0] : spans[i][1]]), i),
-    )
+    q_tokens = {t for t in tokenize(question) if t not in _GENERIC} or set(tokenize(question))
+    wants_number = bool(_WANTS_NUMBER.search(question))
+
+    def score(i: int) -> float:
+        sentence = text[spans[i][0] : spans[i][1]]
+        bonus = 0.25 if wants_number and re.search(r"\d", sentence) else 0.0
+        return _sentence_score(q_tokens, sentence) + bonus
+
+    scored = sorted(range(len(spans)), key=lambda i: (-score(i), i))
     chosen: set[int] = set()
     used = 0
     for i in scored:
@@ -205,7 +210,7 @@ def extractive_answer(question: str, docs: Sequence[Document], *, embedder: Any 
     answer-type hints (numbers for "how many") break ties.
     """
     q_tokens = {t for t in tokenize(question) if t not in _GENERIC} or set(tokenize(question))
-    wants_number = bool(re.search(r"\bhow (many|much|old|long|far)\b|\bwhat (year|percentage|number)\b", question, re.I))
+    wants_number = bool(_WANTS_NUMBER.search(question))
     candidates: list[tuple[int, str]] = []
     for n, doc in enumerate(docs, start=1):
         for start, end in split_sentences(doc.page_content):

@@ -227,6 +227,8 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         if filters:
             retrieve_kwargs["filters"] = filters
         docs = self.retriever.invoke(standalone, patch_config(child, run_name="retrieve"), **retrieve_kwargs)
+        if self.llm is not None:
+            docs = docs[: self.settings.llm_passages]
         context = [Document(page_content=d.page_content, metadata={**d.metadata, "n": i}) for i, d in enumerate(docs, start=1)]
         timings["retrieve_s"] = round(time.perf_counter() - t0, 3)
         yield AddableDict(context=context)

@@ -110,8 +110,11 @@ class Settings(BaseSettings):
     llm_threads: int | None = Field(None, description="CPU threads for local models (default: cores).")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before a model call is abandoned.")
     max_question_chars: int = Field(2000, ge=10)
+    llm_passages: int = Field(
+        3, ge=1, le=50, description="Passages (of the k retrieved) shown to an LLM; prompt length drives its latency."
+    )
     passage_chars: int = Field(
-        600, ge=100, description="Characters of each passage sent to the LLM (most relevant sentences)."
+        450, ge=100, description="Characters of each passage sent to the LLM (its most relevant sentences)."
     )
     max_evidence_age_days: int = Field(
         120,
