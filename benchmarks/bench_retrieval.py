@@ -213,6 +213,21 @@ def _insert(store: Any, articles: list[dict[str, Any]]) -> float:
     return time.perf_counter() - t0
 
 
+def _fit(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Power law (a * n^b) and line (a + b*n) through the p50s; both projected to 1M chunks."""
+    if len(rows) < 2:
+        return {}
+    n = np.asarray([r["chunks"] for r in rows], dtype=float)
+    y = np.asarray([r[key] for r in rows], dtype=float)
+    b, log_a = np.polyfit(np.log(n), np.log(y), 1)
+    slope, intercept = np.polyfit(n, y, 1)
+    return {
+        "power_law": {"a": float(np.exp(log_a)), "b": round(float(b), 3), "p50_at_1M_ms": round(float(np.exp(log_a) * 1e6**b), 1)},
+        "linear": {"a_ms": round(float(intercept), 3), "b_ms_per_1k_chunks": round(float(slope) * 1000, 4),
+                   "p50_at_1M_ms": round(float(intercept + slope * 1e6), 1)},
+    }
+
+
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
@@ -316,19 +331,7 @@ def main() -> None:
               f"with date where {row['chroma_query_with_date_where_p50_ms']} ms; retriever with drop_future off "
               f"{row['p50_drop_future_off_ms']} ms", flush=True)
 
-    # Growth fits on p50.
-    n = np.asarray([r["chunks"] for r in rows], dtype=float)
-    p50 = np.asarray([r["p50_ms"] for r in rows], dtype=float)
-    fits: dict[str, Any] = {}
-    if len(rows) >= 2:
-        b, log_a = np.polyfit(np.log(n), np.log(p50), 1)
-        slope, intercept = np.polyfit(n, p50, 1)
-        fits = {
-            "power_law": {"a": float(np.exp(log_a)), "b": round(float(b), 3),
-                          "p50_at_1M_ms": round(float(np.exp(log_a) * 1e6 ** b), 1)},
-            "linear": {"a_ms": round(float(intercept), 3), "b_ms_per_1k_chunks": round(float(slope) * 1000, 4),
-                       "p50_at_1M_ms": round(float(intercept + slope * 1e6), 1)},
-        }
+    fits: dict[str, Any] = {"p50": _fit(rows, "p50_ms"), "p50_drop_future_off": _fit(rows, "p50_drop_future_off_ms")}
 
     embed_p50 = None
     if not args.no_real_embedder:
@@ -349,10 +352,11 @@ def main() -> None:
     print(table(rows, ["chunks", "articles", "p50_ms", "p95_ms", "dense_p50_ms", "bm25_p50_ms",
                        "fuse_get_dedup_p50_ms", "chroma_query_p50_ms", "chroma_query_with_date_where_p50_ms",
                        "p50_drop_future_off_ms", "bm25_build_s", "insert_s", "source_chunk_in_top_k", "rss_mb"]))
-    if fits.get("power_law"):
-        pl, li = fits["power_law"], fits["linear"]
-        print(f"\nfit: p50 = {pl['a']:.4g} * n^{pl['b']}  -> 1M chunks: {pl['p50_at_1M_ms']} ms")
-        print(f"fit: p50 = {li['a_ms']} ms + {li['b_ms_per_1k_chunks']} ms per 1k chunks  -> 1M chunks: {li['p50_at_1M_ms']} ms")
+    for label, fit in (("p50", fits["p50"]), ("p50 with drop_future off", fits["p50_drop_future_off"])):
+        if fit:
+            pl, li = fit["power_law"], fit["linear"]
+            print(f"\nfit {label}: {pl['a']:.4g} * n^{pl['b']} -> 1M chunks: {pl['p50_at_1M_ms']} ms; "
+                  f"{li['a_ms']} ms + {li['b_ms_per_1k_chunks']} ms per 1k chunks -> 1M chunks: {li['p50_at_1M_ms']} ms")
     if embed_p50 is not None:
         print(f"real query embedding ({fits['embedder']}): p50 {embed_p50} ms "
               f"-> p50 incl. embedding at {rows[-1]['chunks']} chunks ~ {rows[-1]['p50_ms'] + embed_p50:.1f} ms")
