@@ -281,7 +281,7 @@ def run_suite(
             if k in {"chunk_size", "chunk_overlap", "embedding_model", "k", "fetch_k", "rrf_k", "dense_weight",
                      "bm25_weight", "reranker", "time_boost", "time_slack_days", "recency_weight",
                      "recency_half_life_days", "drop_future", "article_weight", "dedup_threshold",
-                     "max_chunks_per_article", "llm", "data_dir"}
+                     "max_chunks_per_article", "article_penalty", "llm", "data_dir"}
         },
         "systems": systems,
     }

@@ -94,7 +94,12 @@ class Settings(BaseSettings):
     dedup_threshold: float = Field(
         0.8, gt=0, le=1, description="Word-trigram containment above which two chunks count as duplicates."
     )
-    max_chunks_per_article: int = Field(1, ge=0, description="Cap on chunks of one article in the results (0 = none).")
+    article_penalty: float = Field(
+        0.7, gt=0, le=1, description="Diversity: an article's n-th best chunk keeps this ** (n - 1) of its score."
+    )
+    max_chunks_per_article: int = Field(
+        0, ge=0, description="Chunks per article before other articles' chunks come first (0 = no cap)."
+    )
     rerank_top: int = Field(20, ge=1, description="Candidates the cross-encoder reranks (when `reranker` is set).")
 
     # --- answering -----------------------------------------------------------------------

@@ -54,19 +54,35 @@ class Filters:
         return bool(self.sources or self.published_from or self.published_to or self.article_ids)
 
 
-def _date_int(value: Any, name: str) -> int:
+def _to_date(value: Any, name: str) -> date | None:
+    """A date from a date, datetime or ISO string; ``None`` for empty values.
+
+    Raises:
+        InputError: a malformed date.
+    """
     if value in (None, ""):
-        return 0
+        return None
     if isinstance(value, datetime):
-        value = value.date()
+        return value.date()
     if isinstance(value, date):
-        return value.year * 10000 + value.month * 100 + value.day
+        return value
     try:
-        day = date.fromisoformat(str(value).strip()[:10])
+        return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
-        msg = f"Filter {name} must be a date like 2024-01-31, got {value!r}."
+        msg = f"{name} must be a date like 2024-01-31, got {value!r}."
         raise InputError(msg) from None
-    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _date_int(value: Any, name: str) -> int:
+    day = _to_date(value, name)
+    return day.year * 10000 + day.month * 100 + day.day if day else 0
+
+
+def _published(value: str) -> date | None:
+    try:
+        return _to_date(value, "published")
+    except InputError:
+        return None
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -135,7 +151,8 @@ def _rows(snapshot: Snapshot) -> _Rows:
         record = snapshot.articles.get(aid) if aid else None
         if record is None:
             continue  # not live: -1 fails every mask below
-        published[row] = _date_int(record.published, "published") if record.published else 0
+        day = _published(record.published)
+        published[row] = day.year * 10000 + day.month * 100 + day.day if day else 0
         source[row] = record.source
         article[row] = aid
     return _Rows(published, source, article)
@@ -193,20 +210,6 @@ def _is_duplicate(a: _Candidate, b: _Candidate, sa: set[Any], sb: set[Any], thre
     return len(sa & sb) / min(len(sa), len(sb)) >= threshold
 
 
-def _as_date(value: date | str | None) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        msg = f"today must be a date like 2024-01-31, got {value!r}."
-        raise InputError(msg) from None
-
-
 class HybridRetriever(BaseRetriever):
     """Dense + BM25 retrieval with time awareness. Build with :func:`build_retriever`.
 
@@ -255,7 +258,7 @@ class HybridRetriever(BaseRetriever):
 
     def _prior(self, published: str, window: DateWindow | None, today: date) -> tuple[float, bool]:
         """Multiplier from the time window and the recency prior; whether it is in the window."""
-        day = _as_date_safe(published)
+        day = _published(published)
         if day is None:
             return 1.0, False
         s = self.settings
@@ -282,7 +285,7 @@ class HybridRetriever(BaseRetriever):
         s = self.settings
         k = k or s.k
         flt = parse_filters(filters)
-        day = _as_date(today) or s.today_or_now()
+        day = _to_date(today, "today") or s.today_or_now()
         today_int = day.year * 10000 + day.month * 100 + day.day if s.drop_future else None
         timings = {"dense_ms": 0.0, "bm25_ms": 0.0, "fuse_ms": 0.0, "rerank_ms": 0.0}
         if not query.strip():
@@ -330,7 +333,7 @@ class HybridRetriever(BaseRetriever):
             pool = [c for c in pool if c.chunk_id in found]
             for c in pool:
                 c.text, c.meta = found[c.chunk_id]
-        kept = self._collapse(pool)
+        kept = self._diversify(self._collapse(pool))
         t3 = time.perf_counter()
         if self.reranker is not None and kept:
             kept = self._rerank(query, kept[: s.rerank_top]) + kept[s.rerank_top :]
@@ -355,6 +358,17 @@ class HybridRetriever(BaseRetriever):
             kept.append(c)
             shingles.append(sc)
         return kept
+
+    def _diversify(self, kept: list[_Candidate]) -> list[_Candidate]:
+        """An article's n-th chunk keeps ``article_penalty ** (n - 1)`` of its score."""
+        penalty = self.settings.article_penalty
+        if penalty >= 1.0:
+            return kept
+        counts: dict[str, int] = {}
+        for c in kept:  # best first, so n counts the article's better chunks
+            counts[c.article_id] = counts.get(c.article_id, 0) + 1
+            c.score *= penalty ** (counts[c.article_id] - 1)
+        return sorted(kept, key=lambda c: -c.score)
 
     def _cap(self, kept: list[_Candidate]) -> list[_Candidate]:
         cap = self.settings.max_chunks_per_article
@@ -403,13 +417,6 @@ class HybridRetriever(BaseRetriever):
                 "retrieval_ms": dict(timings),
             },
         )
-
-
-def _as_date_safe(value: str) -> date | None:
-    try:
-        return date.fromisoformat(value[:10]) if value else None
-    except ValueError:
-        return None
 
 
 def build_retriever(

@@ -43,7 +43,8 @@ def write_corpus(path: Path, articles: list[dict[str, Any]]) -> Path:
 @pytest.fixture
 def quiet(settings: Settings) -> Settings:
     """Settings with the time priors off, so only fusion decides."""
-    return settings.model_copy(update={"time_boost": 0.0, "recency_weight": 0.0, "k": 5, "max_chunks_per_article": 0})
+    return settings.model_copy(update={"time_boost": 0.0, "recency_weight": 0.0, "k": 5, "max_chunks_per_article": 0,
+                                   "article_penalty": 1.0})
 
 
 @pytest.fixture
@@ -226,3 +227,19 @@ def test_kfor_question_finds_the_troops_chunk(tmp_path: Path, monkeypatch: pytes
     docs = build_retriever(cfg).invoke("How many KFOR troops are there?")
     assert docs[0].metadata["article_id"] == "corpus/nato-kosovo-kfor.txt"
     assert "3,700 troops" in docs[0].page_content
+
+
+def test_article_penalty_interleaves_articles(tmp_path: Path, quiet: Settings, fake_embedder: KeywordEmbedder) -> None:
+    text = "\n\n".join(f"Paragraph {i}: the harbour crane moved {i} containers today." for i in range(30))
+    others = [{"id": f"o{i}", "title": f"Note {i}", "text": f"{w} harbour crane moved containers for the {w} line."}
+              for i, w in enumerate(["Maersk", "Cosco", "Evergreen", "Hapag"])]
+    corpus = write_corpus(tmp_path / "c.jsonl", [{"id": "long", "title": "Harbour", "text": text}, *others])
+    cfg = quiet.model_copy(update={"chunk_size": 150, "chunk_overlap": 0})
+    ingest([corpus], cfg, embedder=fake_embedder)
+    raw = retriever(cfg, fake_embedder).invoke("harbour crane containers", today=TODAY, k=10)
+    diverse = retriever(cfg, fake_embedder, article_penalty=0.01).invoke("harbour crane containers", today=TODAY, k=10)
+    first_five = [d.metadata["article_id"] for d in diverse[:5]]
+    assert len(set(first_five)) == 5  # every article's best chunk before any second chunk
+    assert [d.metadata["article_id"] for d in raw].count("long") > 1
+    scores = [d.metadata["score"] for d in diverse]
+    assert scores == sorted(scores, reverse=True)
