@@ -186,7 +186,8 @@ def compare(old: Mapping[str, Any] | str | Path, new: Mapping[str, Any] | str | 
             if x is None and y is None:
                 continue
             delta = None if x is None or y is None else y - x
-            better = None if not delta else (delta < 0) == (key in _LOWER_IS_BETTER)
+            noise = 0.5 if key.endswith("_ms") else 1e-9  # sub-millisecond latency moves are noise
+            better = None if delta is None or abs(delta) < noise else (delta < 0) == (key in _LOWER_IS_BETTER)
             deltas[key] = {"old": x, "new": y, "delta": delta, "better": better}
         out["metrics"][name] = deltas
         before = {q["id"]: q for q in a["questions"]}
@@ -211,7 +212,8 @@ def format_compare(result: Mapping[str, Any]) -> str:
         lines.append(f"[{name}]")
         for key, d in deltas.items():
             mark = "" if d["better"] is None else (" better" if d["better"] else " WORSE")
-            delta = "n/a" if d["delta"] is None else f"{d['delta']:+.3f}" if not key.endswith("_ms") else f"{d['delta']:+.0f}"
+            whole = key.endswith("_ms") or key == "errors"
+            delta = "n/a" if d["delta"] is None else f"{d['delta']:+.0f}" if whole else f"{d['delta']:+.3f}"
             lines.append(f"  {labels[key]:28s} {_fmt(d['old'], key):>8s} -> {_fmt(d['new'], key):>8s}  ({delta}){mark}")
         flips = result["flipped"].get(name, [])
         lines.append(f"  flipped: {len(flips)}")
