@@ -96,10 +96,11 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def save(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<name>.json`` and return its path."""
+def save(name: str, payload: dict[str, Any], *, quick: bool = False) -> Path:
+    """Write ``benchmarks/results/<name>.json`` (``<name>_quick.json`` for --quick runs, so a
+    quick check never overwrites the full figures) and return its path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{name}{'_quick' if quick else ''}.json"
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return path
 

@@ -173,7 +173,7 @@ def main() -> None:
     for backend, med in summary.items():
         print(f"  {backend}: {med}")
     path = save("bench_answer", {"machine": info, "questions": qs, "rows": rows, "medians": summary,
-                                 "peak_rss_mb": round(peak_rss_mb())})
+                                 "peak_rss_mb": round(peak_rss_mb())}, quick=args.quick)
     print(f"saved {path}")
 
 

@@ -306,6 +306,7 @@ def main() -> None:
             "bar": "min cosine vs torch fp32 >= 0.999",
             "rows": rows,
         },
+        quick=args.quick,
     )
     print(f"\nsaved {path}")
 

@@ -135,7 +135,7 @@ def main() -> None:
     print(f"\narticles/s {result['articles_per_s']}, chunks/s {result['chunks_per_s']}; "
           f"pipeline overhead vs raw encode: {result['pipeline_overhead_pct_wall']}% (wall), "
           f"{result['pipeline_overhead_pct_cpu']}% (CPU); peak RSS {result['rss_mb']['peak']} MB")
-    path = save("bench_ingest" if not limit else "bench_ingest_quick", result)
+    path = save("bench_ingest", result, quick=bool(limit))
     print(f"saved {path}")
     shutil.rmtree(tmp, ignore_errors=True)
 

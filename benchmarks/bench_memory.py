@@ -206,7 +206,7 @@ def main() -> None:
     print()
     print(table([result], ["mode", "startup_s", "rss_after_load_mb", "rss_after_first_question_mb",
                            "rss_after_questions_mb", "peak_rss_mb"]))
-    path = save("bench_memory", result)
+    path = save("bench_memory", result, quick=args.quick)
     print(f"saved {path}")
 
 

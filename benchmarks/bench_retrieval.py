@@ -369,7 +369,7 @@ def main() -> None:
         "fits": fits,
         "peak_rss_mb": round(peak_rss_mb(), 0),
         "target": "p50 <= 30 ms at 100k chunks",
-    })
+    }, quick=args.quick)
     print(f"saved {path}")
 
 
