@@ -269,7 +269,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         timings["generate_s"] = round(time.perf_counter() - t0, 3)
 
         t0 = time.perf_counter()
-        verified = verify_answer(raw, context)
+        verified = verify_answer(raw, context, question=standalone)
         timings["verify_s"] = round(time.perf_counter() - t0, 3)
         stats = {
             "claims": verified.claims,

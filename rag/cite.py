@@ -56,9 +56,14 @@ def _weights(tokens: Sequence[str]) -> dict[str, float]:
     return {t: (2.0 if _NUM.search(t) else 1.0) for t in tokens}
 
 
-def support(claim: str, evidence: str) -> float:
+def support(claim: str, evidence: str, question: str = "") -> float:
     """How well ``evidence`` supports ``claim``: weighted share of the claim's content words
-    found in the evidence, 0 when a figure of the claim is missing from it."""
+    found in the evidence, 0 when a figure of the claim is missing from it.
+
+    Given the ``question``, the words the claim adds to it (its actual answer: "euro" in
+    "Kosovo uses the euro") must be found too: the score is the lower of the two shares, so
+    echoing the question's words can't pass for support.
+    """
     weights = _weights(tokenize(strip_markers(claim)))
     if not weights:
         return 0.0
@@ -67,10 +72,15 @@ def support(claim: str, evidence: str) -> float:
         if _NUM.search(token) and token not in have:
             return 0.0
     total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in have) / total
+    share = sum(w for t, w in weights.items() if t in have) / total
+    asked = set(tokenize(question)) if question else set()
+    novel = {t: w for t, w in weights.items() if t not in asked}
+    if asked and novel:
+        share = min(share, sum(w for t, w in novel.items() if t in have) / sum(novel.values()))
+    return share
 
 
-def best_quote(claim: str, passage: str) -> tuple[float, int, int]:
+def best_quote(claim: str, passage: str, question: str = "") -> tuple[float, int, int]:
     """(score, start, end) of the sentence (or adjacent pair) of ``passage`` best supporting ``claim``."""
     spans = split_sentences(passage) or [(0, len(passage))]
     best = (0.0, spans[0][0], spans[0][1])
@@ -78,7 +88,7 @@ def best_quote(claim: str, passage: str) -> tuple[float, int, int]:
         for stop in (end, spans[i + 1][1] if i + 1 < len(spans) else None):
             if stop is None:
                 continue
-            score = support(claim, passage[start:stop])
+            score = support(claim, passage[start:stop], question)
             # prefer the single sentence unless the pair is clearly better
             if score > best[0] + (0.05 if stop != end else 0.0):
                 best = (score, start, stop)
@@ -152,8 +162,13 @@ def _claims(answer: str) -> list[tuple[int, int]]:
     return out
 
 
-def verify_answer(answer: str, docs: Sequence[Document], *, threshold: float = SUPPORT_THRESHOLD) -> Verified:
-    """Check, repair and collect the citations of ``answer`` against numbered ``docs`` ([1] is docs[0])."""
+def verify_answer(
+    answer: str, docs: Sequence[Document], *, question: str = "", threshold: float = SUPPORT_THRESHOLD
+) -> Verified:
+    """Check, repair and collect the citations of ``answer`` against numbered ``docs`` ([1] is docs[0]).
+
+    With the ``question``, a claim must also be supported in what it adds to the question.
+    """
     result = Verified(answer=answer)
     if not answer.strip() or not docs:
         result.answer = strip_markers(answer) if not docs else answer
@@ -171,7 +186,7 @@ def verify_answer(answer: str, docs: Sequence[Document], *, threshold: float = S
             pieces.append(sentence)
             continue
         result.claims += 1
-        scored = [best_quote(bare, doc.page_content) for doc in docs]
+        scored = [best_quote(bare, doc.page_content, question) for doc in docs]
         ranked = sorted(range(len(docs)), key=lambda i: -scored[i][0])
         keep = [n for n in dict.fromkeys(cited) if 1 <= n <= len(docs) and scored[n - 1][0] >= threshold]
         if not keep and ranked and scored[ranked[0]][0] >= threshold:

@@ -239,6 +239,37 @@ class HybridRetriever(BaseRetriever):
         return self.retrieve(query, filters=filters, today=today, k=k)
 
     # --- helpers -------------------------------------------------------------------------
+    def _dense(
+        self, snapshot: Snapshot, vector: list[float], flt: Filters, today_int: int | None, mask: np.ndarray | None
+    ) -> list[tuple[str, float]]:
+        """Dense candidates (chunk id, cosine similarity), live chunks only.
+
+        A date ``where`` clause makes Chroma's HNSW search far slower (0.03 s -> 0.85 s at 100k
+        chunks), so dropping future articles is done here when few are in the future: Chroma
+        gets no clause and a larger ``n``, and future chunks are removed in Python. User
+        filters always go to Chroma.
+        """
+        s = self.settings
+        where = chroma_where(flt, today_int)
+        n = s.fetch_k
+        in_python = False
+        if today_int and not flt.active and mask is not None and len(mask):
+            future = 1.0 - float(mask.mean())
+            if future <= 0.3:
+                where, in_python = None, future > 0
+                n = int(s.fetch_k / (1.0 - future) * 1.5) + 1 if in_python else s.fetch_k
+        out: list[tuple[str, float]] = []
+        for cid, dist in self.index.store.query(vector, n, where):
+            if not snapshot.is_live(cid):
+                continue
+            if in_python:
+                record = snapshot.articles.get(snapshot.chunk_article[cid])
+                digits = record.published[:10].replace("-", "") if record and record.published else ""
+                if digits.isdigit() and int(digits) > today_int:  # type: ignore[operator]
+                    continue
+            out.append((cid, 1.0 - dist))
+        return out[: s.fetch_k]
+
     def _bm25_mask(self, snapshot: Snapshot, flt: Filters, today_int: int | None) -> np.ndarray | None:
         if not flt.active and not today_int:
             return None
@@ -297,13 +328,10 @@ class HybridRetriever(BaseRetriever):
 
         t0 = time.perf_counter()
         vector = self.embedder.embed_query(query)
-        dense = [
-            (cid, 1.0 - dist)
-            for cid, dist in self.index.store.query(vector, s.fetch_k, chroma_where(flt, today_int))
-            if snapshot.is_live(cid)
-        ]
+        mask = self._bm25_mask(snapshot, flt, today_int)
+        dense = self._dense(snapshot, vector, flt, today_int, mask)
         t1 = time.perf_counter()
-        sparse = snapshot.bm25.search(tq.cleaned, s.fetch_k, self._bm25_mask(snapshot, flt, today_int))
+        sparse = snapshot.bm25.search(tq.cleaned, s.fetch_k, mask)
         t2 = time.perf_counter()
 
         cands: dict[str, _Candidate] = {}

@@ -65,3 +65,14 @@ def test_quote_offsets_point_into_the_passage() -> None:
 
 def test_strip_markers() -> None:
     assert strip_markers("A [1]. B [2, 3]") == "A. B"
+
+
+def test_echoing_the_question_is_not_support() -> None:
+    docs = [Document(page_content="The use of Serbian licence plates in Kosovo was banned.", metadata={"chunk_id": "b#1"})]
+    question = "What currency does Kosovo use?"
+    assert support("Kosovo uses the euro.", docs[0].page_content) >= 0.5  # without the question: fooled
+    assert support("Kosovo uses the euro.", docs[0].page_content, question) == 0.0
+    out = verify_answer("Kosovo uses the euro [1].", docs, question=question)
+    assert not out.any_supported and out.citations == []
+    kept = verify_answer("KFOR has 3,700 troops [2].", DOCS, question="How many KFOR troops are there?")
+    assert [c.n for c in kept.citations] == [2]
