@@ -10,13 +10,14 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index test test-fast browser-deps bench eval clean help
+.PHONY: install run index test test-fast browser-deps bench eval eval-full clean help
 
 help:
 	@echo "make run    - set up, index corpus/, start the chat at http://127.0.0.1:7860"
 	@echo "make test   - set up, then run the whole test suite"
 	@echo "make bench  - run the benchmark scripts (numbers saved under benchmarks/results/)"
-	@echo "make eval   - score the seed suite and realtimeqa-dev (reports under reports/)"
+	@echo "make eval   - score the seed suite (extractive) and realtimeqa-dev retrieval (reports/)"
+	@echo "make eval-full - the same with the bundled LLM and the tutorial baseline (slow)"
 
 $(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,8 +57,12 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 eval: install
-	$(RAG) eval evals/seed --out reports/seed
-	$(RAG) eval ../shared/datasets/realtimeqa-dev --out reports/realtimeqa-dev
+	$(RAG) eval evals/seed --llm extractive --out reports/seed-extractive
+	$(RAG) eval ../shared/datasets/realtimeqa-dev --retrieval-only --baseline tutorial --out reports/realtimeqa-dev-retrieval
+
+eval-full: install
+	$(RAG) eval evals/seed --baseline tutorial --out reports/seed-bundled
+	$(RAG) eval ../shared/datasets/realtimeqa-dev --baseline tutorial --out reports/realtimeqa-dev
 
 clean:
 	rm -rf $(VENV) .rag .pytest_cache
