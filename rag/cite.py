@@ -60,9 +60,10 @@ def support(claim: str, evidence: str, question: str = "") -> float:
     """How well ``evidence`` supports ``claim``: weighted share of the claim's content words
     found in the evidence, 0 when a figure of the claim is missing from it.
 
-    Given the ``question``, the words the claim adds to it (its actual answer: "euro" in
-    "Kosovo uses the euro") must be found too: the score is the lower of the two shares, so
-    echoing the question's words can't pass for support.
+    Given the ``question``, only the words the claim adds to it count (its actual answer:
+    "euro" in "Kosovo uses the euro"): echoing the question can't pass for support, and an
+    answer that restates a long question isn't penalised for words the passage phrases
+    differently.
     """
     weights = _weights(tokenize(strip_markers(claim)))
     if not weights:
@@ -76,7 +77,7 @@ def support(claim: str, evidence: str, question: str = "") -> float:
     asked = set(tokenize(question)) if question else set()
     novel = {t: w for t, w in weights.items() if t not in asked}
     if asked and novel:
-        share = min(share, sum(w for t, w in novel.items() if t in have) / sum(novel.values()))
+        share = sum(w for t, w in novel.items() if t in have) / sum(novel.values())
     return share
 
 
