@@ -20,6 +20,7 @@ from rag.bm25 import tokenize
 from rag.text import split_sentences
 
 __all__ = [
+    "SOURCE_KEYS",
     "Citation",
     "Verified",
     "best_quote",
@@ -32,6 +33,8 @@ __all__ = [
 _MARKER = re.compile(r"\s*[\[【]\s*(\d{1,2}(?:\s*(?:[,;]|-|–|and)\s*\d{1,2})*)\s*[\]】]")
 _NUM = re.compile(r"\d")
 SUPPORT_THRESHOLD = 0.5
+# The fields that identify a passage's source, shared by citations, the UI and the feedback log.
+SOURCE_KEYS = ("n", "chunk_id", "article_id", "title", "source", "url", "published")
 
 
 def parse_markers(text: str) -> list[int]:

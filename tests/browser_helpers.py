@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.documents import Document
+
+from rag.cite import SOURCE_KEYS
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from rag.errors import ModelError
@@ -123,15 +125,7 @@ class FakeChain(Runnable[dict[str, Any], dict[str, Any]]):
                 {
                     **{
                         k: context[0].metadata[k]
-                        for k in (
-                            "n",
-                            "chunk_id",
-                            "article_id",
-                            "title",
-                            "source",
-                            "url",
-                            "published",
-                        )
+                        for k in SOURCE_KEYS
                     },
                     "passage": KFOR_PASSAGE,
                     "quote": KFOR_QUOTE,
@@ -147,15 +141,7 @@ class FakeChain(Runnable[dict[str, Any], dict[str, Any]]):
                 {
                     **{
                         k: context[0].metadata[k]
-                        for k in (
-                            "n",
-                            "chunk_id",
-                            "article_id",
-                            "title",
-                            "source",
-                            "url",
-                            "published",
-                        )
+                        for k in SOURCE_KEYS
                     },
                     "passage": EVIL_PASSAGE,
                     "quote": EVIL_PASSAGE[:20],

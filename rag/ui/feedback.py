@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.cite import SOURCE_KEYS
+
 __all__ = ["FeedbackLog", "feedback_record", "rating_of"]
 
 _lock = threading.Lock()
@@ -33,17 +35,7 @@ def feedback_record(turn: Mapping[str, Any], rating: str) -> dict[str, Any]:
     citations = [
         {
             k: c.get(k)
-            for k in (
-                "n",
-                "chunk_id",
-                "article_id",
-                "title",
-                "source",
-                "url",
-                "published",
-                "quote",
-                "supported",
-            )
+            for k in (*SOURCE_KEYS, "quote", "supported")
         }
         for c in turn.get("citations") or []
     ]

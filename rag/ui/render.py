@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from rag.cite import SOURCE_KEYS
+
 __all__ = [
     "Passage",
     "answer_plain_text",
@@ -112,13 +114,7 @@ def passage_from_doc(doc: Any) -> Passage:
         meta = dict(doc.get("metadata") or doc)
         text = doc.get("page_content") or doc.get("text") or ""
     keys = (
-        "n",
-        "chunk_id",
-        "article_id",
-        "title",
-        "source",
-        "url",
-        "published",
+        *SOURCE_KEYS,
         "dense_rank",
         "bm25_rank",
         "fused_rank",
