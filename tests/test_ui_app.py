@@ -16,6 +16,7 @@ from rag.config import Settings
 from rag.errors import ConfigError
 from rag.ui import app as ui
 from rag.ui.feedback import FeedbackLog, rating_of
+from rag.ui.turns import chat_history, chat_messages, new_turn
 from tests.browser_helpers import FakeChain
 
 
@@ -69,7 +70,7 @@ def test_follow_up_gets_the_history(settings: Settings) -> None:
         {"role": "user", "content": "How many KFOR troops are there?"},
         {"role": "assistant", "content": turns[0]["answer"]},
     ]
-    assert len(turns) == 2 and "Follow-up rewritten" in ui._messages(turns)[-1]["content"]
+    assert len(turns) == 2 and "Follow-up rewritten" in chat_messages(turns)[-1]["content"]
 
 
 def test_refusal_is_shown_as_such(handlers: ui.ChatHandlers) -> None:
@@ -86,7 +87,7 @@ def test_backend_failure_is_a_message_and_the_chat_goes_on(handlers: ui.ChatHand
     assert turns[0]["error"] and not turns[0]["pending"]
     chat, turns, _, _ = run(handlers.respond("How many KFOR troops are there?", turns))[-1]
     assert len(turns) == 2 and "3,700" in chat[-1]["content"]
-    assert ui._history(turns) == [
+    assert chat_history(turns) == [
         {"role": "user", "content": "How many KFOR troops are there?"},
         {"role": "assistant", "content": turns[1]["answer"]},
     ]
@@ -132,10 +133,10 @@ def test_hostile_model_and_article_text_is_escaped(handlers: ui.ChatHandlers) ->
 
 
 def test_stopped_answer_is_marked_when_redrawn() -> None:
-    turn = ui._new_turn("q")
+    turn = new_turn("q")
     turn["answer"] = "partial"
-    assert "stopped before it finished" in shown(ui._messages([turn], live=None)[-1]["content"])
-    assert "partial" in ui._messages([turn], live=0)[-1]["content"]
+    assert "stopped before it finished" in shown(chat_messages([turn], live=None)[-1]["content"])
+    assert "partial" in chat_messages([turn], live=0)[-1]["content"]
 
 
 def test_show_sources_of_an_earlier_answer(handlers: ui.ChatHandlers) -> None:
