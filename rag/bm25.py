@@ -142,27 +142,35 @@ class BM25Index:
 
     # --- persistence ---------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write atomically (a crash leaves the old file or none, never half a file)."""
+        """Write atomically (a crash leaves the old file or none, never half a file).
+
+        The temporary file is private to this process and thread: app processes sharing a data
+        dir all rebuild when the generation moves, and would otherwise write into one file.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         m = self.matrix
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                data=m.data,
-                indices=m.indices,
-                indptr=m.indptr,
-                shape=np.asarray(m.shape),
-                meta=np.frombuffer(
-                    json.dumps(
-                        {"ids": self.ids, "vocab": self.vocab, "generation": self.generation, "k1": self.k1, "b": self.b}
-                    ).encode(),
-                    dtype=np.uint8,
-                ),
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    data=m.data,
+                    indices=m.indices,
+                    indptr=m.indptr,
+                    shape=np.asarray(m.shape),
+                    meta=np.frombuffer(
+                        json.dumps(
+                            {"ids": self.ids, "vocab": self.vocab, "generation": self.generation, "k1": self.k1, "b": self.b}
+                        ).encode(),
+                        dtype=np.uint8,
+                    ),
+                )
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> BM25Index:

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,51 +14,9 @@ from rag.index import Index
 from rag.ingest import ingest
 from rag.store import open_store
 
-from .conftest import REPO
+from .conftest import REPO, subprocess_env
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
-    chroma = Path(sys.executable).with_name("chroma")
-    if not chroma.exists():
-        pytest.skip("the chroma CLI is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path / "server-db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("chroma run did not start")
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(HF_HUB_OFFLINE="1", RAG_CONFIG="/nonexistent/rag.toml", **extra)
-    return env
 
 
 def test_bundled_embedder_ingest_and_dense_search(settings: Settings, corpus_dir: Path) -> None:
@@ -87,7 +40,7 @@ def test_chroma_server_same_behaviour_and_shared_by_processes(tmp_path: Path, co
     # a second process with its own data dir sees the same index through the server
     out = subprocess.run(
         [sys.executable, "-m", "rag", "info", "--json"],
-        env=_env(RAG_CHROMA_URL=chroma_server, RAG_DATA_DIR=str(tmp_path / "other"), RAG_LLM="extractive"),
+        env=subprocess_env(RAG_CHROMA_URL=chroma_server, RAG_DATA_DIR=str(tmp_path / "other"), RAG_LLM="extractive"),
         capture_output=True, text=True, timeout=300, check=True,
     )
     info = json.loads(out.stdout)
@@ -97,7 +50,7 @@ def test_chroma_server_same_behaviour_and_shared_by_processes(tmp_path: Path, co
 
 def test_cli_ingest_info_and_errors(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = _env(RAG_LLM="extractive")
+    env = subprocess_env(RAG_LLM="extractive")
     missing = subprocess.run([sys.executable, "-m", "rag", "info", "--data-dir", str(data)],
                              env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "rag ingest" in missing.stdout + missing.stderr
@@ -125,7 +78,7 @@ def test_cli_ingest_info_and_errors(tmp_path: Path) -> None:
 
 def test_ask_kfor_with_extractive_backend(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = _env(RAG_LLM="extractive", RAG_DATA_DIR=str(data))
+    env = subprocess_env(RAG_LLM="extractive", RAG_DATA_DIR=str(data))
     subprocess.run([sys.executable, "-m", "rag", "ingest", str(REPO / "corpus"), "-q"], env=env, check=True, timeout=300,
                    capture_output=True)
     out = subprocess.run([sys.executable, "-m", "rag", "ask", "How many KFOR troops are there?", "--json"],
