@@ -8,8 +8,10 @@ Two collections live side by side:
   which happens after all its chunks are in. Readers only trust chunks the manifest names, so a
   crash mid-ingest never exposes half an article, and the previous version stays searchable.
 
-The collection metadata carries a ``generation`` counter bumped on every commit; derived
-indexes (BM25) and caches compare it to know when they are stale. The same code works against
+The collection metadata carries a ``generation`` bumped on every commit; derived indexes (BM25)
+and caches compare it to know when they are stale. It is ``commits * 10**6 + nonce`` with a
+random nonce: two processes committing at once (two apps taking uploads) may both read the same
+count, and the nonce keeps their generations distinct so no reader misses either commit. The same code works against
 an embedded ``PersistentClient`` (default) and a Chroma server (``RAG_CHROMA_URL``).
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +30,8 @@ from rag.errors import IndexNotFoundError, StoreError
 
 if TYPE_CHECKING:
     from rag.config import Settings
+
+GENERATION_NONCE = 10**6  # generation = commits * GENERATION_NONCE + random nonce
 
 __all__ = ["ArticleRecord", "ChunkStore", "open_store"]
 
@@ -56,9 +61,15 @@ class ArticleRecord:
         return json.dumps(self.chunk_ids), meta
 
     @classmethod
-    def from_chroma(cls, id_: str, document: str | None, meta: dict[str, Any] | None) -> ArticleRecord:
+    def from_chroma(
+        cls, id_: str, document: str | None, meta: dict[str, Any] | None
+    ) -> ArticleRecord:
         meta = dict(meta or {})
-        known = {k: meta[k] for k in ("hash", "title", "source", "url", "published", "origin", "chars") if k in meta}
+        known = {
+            k: meta[k]
+            for k in ("hash", "title", "source", "url", "published", "origin", "chars")
+            if k in meta
+        }
         return cls(id=id_, chunk_ids=list(json.loads(document or "[]")), **known)
 
 
@@ -98,14 +109,17 @@ class ChunkStore:
 
     # --- generation ----------------------------------------------------------------------
     def generation(self) -> int:
-        """A counter bumped on every committed change (cheap to read)."""
+        """Changes on every committed change (cheap to read); see the module docstring."""
         meta = self.client.get_collection(self.name, embedding_function=None).metadata or {}
         return int(meta.get("generation", 0))
 
     def bump_generation(self) -> int:
         with self._lock:
-            gen = self.generation() + 1
-            meta = dict(self.client.get_collection(self.name, embedding_function=None).metadata or {})
+            commits = self.generation() // GENERATION_NONCE + 1
+            gen = commits * GENERATION_NONCE + secrets.randbelow(GENERATION_NONCE)
+            meta = dict(
+                self.client.get_collection(self.name, embedding_function=None).metadata or {}
+            )
             meta["generation"] = gen
             meta["schema"] = _SCHEMA
             self.chunks.modify(metadata=meta)
@@ -170,7 +184,9 @@ class ChunkStore:
     def all_chunk_ids(self) -> set[str]:
         return {id_ for page in self._pages(include=[]) for id_ in page["ids"]}
 
-    def iter_chunks(self, ids: Sequence[str] | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    def iter_chunks(
+        self, ids: Sequence[str] | None = None
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(id, text, metadata) of the given chunks, or of all chunks."""
         if ids is not None:
             for batch in _batched(list(ids), self.max_batch):
@@ -252,7 +268,9 @@ def _client(settings: Settings) -> tuple[Any, str]:
                 _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
             except Exception as exc:
                 msg = f"Could not open the Chroma database at {path}: {exc}"
-                raise StoreError(msg, hint="Is another process holding it, or the disk full?") from exc
+                raise StoreError(
+                    msg, hint="Is another process holding it, or the disk full?"
+                ) from exc
         return _clients[key], str(path)
 
 

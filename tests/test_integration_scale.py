@@ -15,6 +15,7 @@ import queue
 import re
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -367,3 +368,29 @@ def test_app_processes_sharing_a_data_dir_never_see_a_half_written_bm25_cache(
         assert proc.returncode == 0, err[-2000:]
         assert json.loads(out) == [], out
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_concurrent_commits_from_two_processes_never_share_a_generation(
+    chroma_server: str, tmp_path: Path
+) -> None:
+    """Two writers bumping at once may read the same count; every commit still moves the generation."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        from rag.config import Settings
+        from rag.store import open_store
+        store = open_store(Settings())
+        print(json.dumps([store.bump_generation() for _ in range(25)]))
+        """
+    )
+    env = subprocess_env(RAG_CHROMA_URL=chroma_server, RAG_DATA_DIR=str(tmp_path))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    generations = outs[0] + outs[1]
+    assert len(set(generations)) == len(generations) == 50
+    for seq in outs:  # each writer sees its own commits in order
+        assert seq == sorted(seq)
