@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         "auto",
         description="'auto' = bf16 matmuls with fp32 accumulation where the CPU has native bf16 (AVX512-BF16/AMX), else float32.",
     )
-    embedding_batch_size: int = Field(32, ge=1)
+    embedding_batch_size: int = Field(16, ge=1)
     embedding_threads: int | None = Field(None, ge=1, description="CPU threads for embedding (default: physical cores).")
     embedding_cache_dir: Path | None = Field(
         None, description="Where exported embedding models are cached (default: ~/.cache/article-rag/embedders)."
