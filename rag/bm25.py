@@ -17,6 +17,7 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,11 @@ class BM25Index:
     generation: int = -1
     k1: float = 1.2
     b: float = 0.75
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Row number of each chunk id (built on first use)."""
+        return {cid: row for row, cid in enumerate(self.ids)}
 
     @classmethod
     def build(

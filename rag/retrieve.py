@@ -131,6 +131,10 @@ def chroma_where(flt: Filters, today_int: int | None) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+# Filters keeping at least this share of chunks are applied in Python, not by Chroma.
+_PYTHON_FILTER_MIN = 0.3
+
+
 @dataclass
 class _Rows:
     """Per BM25 row: publication date, source and article id (for masks)."""
@@ -244,28 +248,29 @@ class HybridRetriever(BaseRetriever):
     ) -> list[tuple[str, float]]:
         """Dense candidates (chunk id, cosine similarity), live chunks only.
 
-        A date ``where`` clause makes Chroma's HNSW search far slower (0.03 s -> 0.85 s at 100k
-        chunks), so dropping future articles is done here when few are in the future: Chroma
-        gets no clause and a larger ``n``, and future chunks are removed in Python. User
-        filters always go to Chroma.
+        A ``where`` clause makes Chroma's HNSW search far slower (0.03 s -> 0.85 s at 100k
+        chunks). So when the filters (and dropping future articles) keep at least
+        ``_PYTHON_FILTER_MIN`` of the chunks, Chroma gets no clause and a larger ``n``, and the
+        BM25 row mask (the same filters, already computed) removes the rest here. Only narrow
+        filters, where an unfiltered top-n would hold too few survivors, go to Chroma.
         """
         s = self.settings
         where = chroma_where(flt, today_int)
         n = s.fetch_k
-        in_python = False
-        if today_int and not flt.active and mask is not None and len(mask):
-            future = 1.0 - float(mask.mean())
-            if future <= 0.3:
-                where, in_python = None, future > 0
-                n = int(s.fetch_k / (1.0 - future) * 1.5) + 1 if in_python else s.fetch_k
+        keep: np.ndarray | None = None
+        if where is not None and mask is not None and len(mask):
+            kept = float(mask.mean())
+            if kept >= _PYTHON_FILTER_MIN:
+                where, keep = None, mask
+                n = int(s.fetch_k / kept * 1.5) + 1
+        rows = snapshot.bm25.row_of if keep is not None else None
         out: list[tuple[str, float]] = []
         for cid, dist in self.index.store.query(vector, n, where):
             if not snapshot.is_live(cid):
                 continue
-            if in_python:
-                record = snapshot.articles.get(snapshot.chunk_article[cid])
-                digits = record.published[:10].replace("-", "") if record and record.published else ""
-                if digits.isdigit() and int(digits) > today_int:  # type: ignore[operator]
+            if rows is not None and keep is not None:
+                row = rows.get(cid)
+                if row is None or not keep[row]:
                     continue
             out.append((cid, 1.0 - dist))
         return out[: s.fetch_k]

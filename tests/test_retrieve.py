@@ -243,3 +243,35 @@ def test_article_penalty_interleaves_articles(tmp_path: Path, quiet: Settings, f
     assert [d.metadata["article_id"] for d in raw].count("long") > 1
     scores = [d.metadata["score"] for d in diverse]
     assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("filters", "chroma_filters"),
+    [
+        ({"source": ["Wire", "Daily"]}, False),  # keeps most chunks: filtered in Python
+        ({"published_from": "2023-01-01", "published_to": "2023-12-31"}, True),  # narrow: Chroma's where
+        ({"article_ids": ["f-undated", "c-election"]}, False),
+    ],
+)
+def test_python_side_filtering_matches_chroma_where(
+    indexed: Settings, fake_embedder: KeywordEmbedder, filters: dict[str, Any], chroma_filters: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Broad filters skip Chroma's slow ``where`` and give the same dense candidates as with it."""
+    import rag.retrieve as retrieve_module
+
+    r = retriever(indexed, fake_embedder, dense_weight=1.0, bm25_weight=0.0)
+    wheres: list[Any] = []
+    query = r.index.store.query
+
+    def spy(vector: Any, n: int, where: Any = None) -> Any:
+        wheres.append(where)
+        return query(vector, n, where)
+
+    monkeypatch.setattr(r.index.store, "query", spy)
+    fast = [d.metadata["chunk_id"] for d in r.invoke("volcano Iceland Taiwan", filters=filters, today=TODAY, k=6)]
+    assert (wheres[-1] is not None) == chroma_filters
+    monkeypatch.setattr(retrieve_module, "_PYTHON_FILTER_MIN", 1.01)  # force Chroma's where
+    slow = [d.metadata["chunk_id"] for d in r.invoke("volcano Iceland Taiwan", filters=filters, today=TODAY, k=6)]
+    assert wheres[-1] is not None
+    assert fast == slow and fast
