@@ -232,7 +232,9 @@ class _ExportedRunner:
 
     def _batches(self, texts: list[str], batch_size: int) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
         prepared = [t.strip().lower() if self.lower else t.strip() for t in texts]
-        ids = [e.ids for e in self.tokenizer.encode_batch(prepared, add_special_tokens=True)]
+        # encode_batch_fast skips character offsets (~20% less tokenising time; same ids).
+        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        ids = [e.ids for e in encode(prepared, add_special_tokens=True)]
         order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: little padding
         out = []
         for start in range(0, len(order), batch_size):
