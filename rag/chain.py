@@ -277,6 +277,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             "repaired": verified.repaired,
             "removed": verified.removed,
             "added": verified.added,
+            "trimmed": verified.trimmed,
         }
         if is_refusal_text(raw) or not raw.strip():
             yield final(self._refusal(""), refused=True, evidence=ev, verification=stats, refusal_reason="model")

@@ -141,10 +141,49 @@ class Verified:
     repaired: int = 0
     removed: int = 0
     added: int = 0
+    trimmed: int = 0
 
     @property
     def any_supported(self) -> bool:
         return self.supported_claims > 0
+
+
+# Where a sentence can be cut to drop a trailing detail: before a comma or a preposition that
+# opens a date, place or circumstance ("... in its constitution on Monday, 2024-03-04.").
+_CUT = re.compile(
+    r",\s+|\s+(?:on|in|at|during|from|since|after|before|by|as of|with|when|while|amid|following|"
+    r"according to)\s+",
+    re.IGNORECASE,
+)
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|without|none|nothing|\w+n't)\b", re.IGNORECASE)
+_MAX_CUTS = 4
+
+
+def _trim_to_support(
+    claim: str, docs: Sequence[Document], question: str, threshold: float
+) -> tuple[str, list[tuple[float, int, int]]] | None:
+    """The longest leading part of ``claim`` a passage supports, cut at clause boundaries.
+
+    Small models append details no passage states (a date worked out from today's date, a
+    venue's city). Rather than withholding a supported answer for its unsupported tail, the
+    tail is dropped. Never for negated claims (cutting could flip their meaning), and only
+    while the rest still says something the question doesn't.
+    """
+    if _NEGATION.search(claim):
+        return None
+    asked = set(tokenize(question))
+    text = claim.rstrip(" .!?")
+    for _ in range(_MAX_CUTS):
+        cuts = list(_CUT.finditer(text))
+        if not cuts:
+            return None
+        text = text[: cuts[-1].start()].rstrip()
+        if len(text.split()) < 3 or not (set(tokenize(text)) - asked):
+            return None
+        scored = [best_quote(text, doc.page_content, question) for doc in docs]
+        if max(score for score, _, _ in scored) >= threshold:
+            return text, scored
+    return None
 
 
 def _claims(answer: str) -> list[tuple[int, int]]:
@@ -191,6 +230,12 @@ def verify_answer(
             continue
         result.claims += 1
         scored = [best_quote(bare, doc.page_content, question) for doc in docs]
+        if max(score for score, _, _ in scored) < threshold:
+            trimmed = _trim_to_support(bare, docs, question, threshold)
+            if trimmed is not None:
+                ending = bare.rstrip()[-1:] if bare.rstrip()[-1:] in (".", "!", "?") else "."
+                bare, scored = trimmed[0] + ending, trimmed[1]
+                result.trimmed += 1
         ranked = sorted(range(len(docs)), key=lambda i: -scored[i][0])
         keep = [n for n in dict.fromkeys(cited) if 1 <= n <= len(docs) and scored[n - 1][0] >= threshold]
         if not keep and ranked and scored[ranked[0]][0] >= threshold:

@@ -76,3 +76,44 @@ def test_echoing_the_question_is_not_support() -> None:
     assert not out.any_supported and out.citations == []
     kept = verify_answer("KFOR has 3,700 troops [2].", DOCS, question="How many KFOR troops are there?")
     assert [c.n for c in kept.citations] == [2]
+
+
+ABORTION = [
+    Document(page_content="Ohio voters will decide on Issue 1 on Tuesday.", metadata={"chunk_id": "o#1"}),
+    Document(
+        page_content="France made history on Monday as the first country in the world to enshrine the right "
+        "to abortion in its constitution. Parliament met at the Palace of Versailles.",
+        metadata={"chunk_id": "f#1"},
+    ),
+]
+ABORTION_Q = "Which country became the first to enshrine abortion rights in its constitution?"
+
+
+def test_unsupported_trailing_detail_is_trimmed_not_the_whole_answer() -> None:
+    raw = "France became the first country to enshrine abortion rights in its constitution on Monday, 2024-03-04 [1]."
+    out = verify_answer(raw, ABORTION, question=ABORTION_Q)
+    assert out.answer == "France became the first country to enshrine abortion rights in its constitution on Monday [2]."
+    assert out.trimmed == 1 and out.any_supported
+    assert [c.n for c in out.citations] == [2]
+    assert "2024" not in out.answer
+
+
+def test_trimming_cuts_several_clauses_until_supported() -> None:
+    raw = "France did it at the Palace of Versailles in 2 sessions, on March 4, 2024."
+    out = verify_answer(raw, ABORTION, question="Where did French lawmakers meet?")
+    assert out.answer == "France did it at the Palace of Versailles [2]."
+    assert out.trimmed == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "question"),
+    [
+        # negated claims are never trimmed: cutting could flip their meaning
+        ("France did not enshrine abortion rights on 2024-03-04.", ABORTION_Q),
+        # what is left after cutting only repeats the question
+        ("The first country to enshrine abortion rights was Spain in 2024.", ABORTION_Q),
+    ],
+)
+def test_trimming_refuses_unsafe_or_empty_cuts(raw: str, question: str) -> None:
+    out = verify_answer(raw, ABORTION, question=question)
+    assert out.trimmed == 0 and not out.any_supported
