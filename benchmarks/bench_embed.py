@@ -126,6 +126,31 @@ def _ov_encode(onnx_path: Path, tokenizer: Any, threads: int, precision: str, ba
     return run
 
 
+def _ov_int8_static(onnx_path: Path, calibration: list[str]) -> Encode:
+    """Full int8 (weights and activations) by NNCF post-training quantisation, calibrated on other
+    chunks, run by the project's OpenVINO runner (2 streams, bf16 for what stays float)."""
+    import nncf  # optional: pip install nncf
+    import openvino as ov
+
+    from rag.config import Settings
+    from rag.models import load_embedder
+
+    runner = load_embedder(Settings(embedding_backend="openvino")).runner
+    feeds = [feed for _, feed in runner._batches(calibration, 8)]
+    model = nncf.quantize(
+        ov.Core().read_model(str(onnx_path)), nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(feeds),
+    )
+    threads = runner._compiled.get_property("INFERENCE_NUM_THREADS")
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "THROUGHPUT",
+        "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": threads,
+    })
+    runner._compiled, runner._queue = compiled, ov.AsyncInferQueue(compiled)
+    runner._single = compiled.create_infer_request()
+    return lambda texts: runner.encode(texts, 16)
+
+
 def _int8_dynamic(src: Path, dst: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -221,6 +246,7 @@ def main() -> None:
 
     threads = physical_cores()
     texts = realtimeqa_chunks(limit=n, stride=5)
+    calibration = realtimeqa_chunks(limit=n + 300, stride=5)[n:]  # int8 calibration: other chunks
     lever_texts = texts[: min(args.lever_n, n)]
     tokens = None
 
@@ -248,6 +274,8 @@ def main() -> None:
         ("onnxruntime MatMulNBits int8 blk32 acc4", lambda: _ort_encode(_matmul_nbits(onnx_path, tmp / "nb.onnx"), tok, threads), ""),
         ("openvino fp32 (1 request)", lambda: _ov_encode(onnx_path, tok, threads, "f32"), ""),
         ("openvino bf16 (1 request)", lambda: _ov_encode(onnx_path, tok, threads, "bf16"), ""),
+        ("openvino int8 static (NNCF, calibrated)", lambda: _ov_int8_static(onnx_path, calibration),
+         "needs `pip install nncf`; 2 streams like the embedder"),
     ]
     for name, make, note in main_options:
         rows.append(_measure(name, make, texts, ref, note))
