@@ -303,10 +303,12 @@ def ingest(
                 report.chunks_removed += len(art.chunk_ids)
                 manifest.pop(art.id, None)
 
-    # 4. Sweep chunks no manifest entry names (left by an interrupted run).
-    live = {cid for art in manifest.values() for cid in art.chunk_ids}
-    if store.chunk_count() != len(live):
-        orphans = store.all_chunk_ids() - live
+    # 4. Sweep chunks no manifest entry names (left by an interrupted run), for this run's
+    #    articles only: other writers may be ingesting other folders into the same store, and
+    #    their chunks are unnamed until their manifest records land.
+    if store.chunk_count() != sum(len(art.chunk_ids) for art in manifest.values()):
+        live = {cid for art in store.manifest().values() for cid in art.chunk_ids}
+        orphans = {cid for cid in store.all_chunk_ids() - live if cid.rpartition("#")[0] in seen}
         if orphans:
             logger.info("removing %d chunks left by an interrupted ingest", len(orphans))
             store.delete_chunks(sorted(orphans))

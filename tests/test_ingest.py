@@ -232,3 +232,22 @@ def test_chunks_carry_offsets_into_the_cleaned_article(settings: Settings, fake_
     for _, text, meta in chunks:
         assert meta["end"] - meta["start"] == len(text)
         assert meta["source"] == "infobae.com"
+
+
+def test_sweep_leaves_another_writers_uncommitted_chunks_alone(
+    settings: Settings, tmp_path: Path, fake_embedder: KeywordEmbedder
+) -> None:
+    """A second ingest process on another folder has written chunks but not yet its manifest."""
+    _write_articles(tmp_path / "mine", 3)
+    store = open_store(settings)
+    vector = fake_embedder.embed_documents(["topic9 in city2"])
+    foreign = "elsewhere/article-9.txt#0123456789abcdef"
+    ingest([tmp_path / "mine"], settings, embedder=fake_embedder)
+    article_ids = set(store.manifest())
+    own = next(a for a in article_ids if a.endswith("article-0001.txt"))
+    mine_orphan = f"{own}#00000000deadbeef"  # left by an interrupted run of this folder
+    store.upsert_chunks([foreign, mine_orphan], vector * 2, ["in flight", "stale"], [{"article_id": "x"}] * 2)
+    ingest([tmp_path / "mine"], settings, embedder=fake_embedder)
+    ids = store.all_chunk_ids()
+    assert foreign in ids  # another writer's chunks, unnamed until its manifest lands
+    assert mine_orphan not in ids  # this folder's leftovers are swept

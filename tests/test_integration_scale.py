@@ -394,3 +394,40 @@ def test_concurrent_commits_from_two_processes_never_share_a_generation(
     assert len(set(generations)) == len(generations) == 50
     for seq in outs:  # each writer sees its own commits in order
         assert seq == sorted(seq)
+
+
+def test_parallel_ingest_workers_on_disjoint_folders_share_one_server(chroma_server: str, tmp_path: Path) -> None:
+    """Two `rag ingest` processes, one folder each, at once: both commit, neither prunes the other."""
+    folders = []
+    for name, count in (("east", 6), ("west", 5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(count):
+            (folder / f"{name}-{i}.txt").write_text(
+                f"{name.title()} report {i}\n\nThe {name} desk filed report number {i} about harbour "
+                f"traffic, which reached {1000 + i} ships this month according to port officials.\n",
+                encoding="utf-8",
+            )
+        folders.append(folder)
+    env = subprocess_env(RAG_CHROMA_URL=chroma_server, RAG_DATA_DIR=str(tmp_path / "data"), RAG_EMBEDDING_THREADS="1")
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(f), "--json", "-q"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for f in folders
+    ]
+    outs = [p.communicate(timeout=STARTUP_S) for p in procs]
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    reports = [json.loads(out) for out, _ in outs]
+    assert sorted(r["added"] for r in reports) == [5, 6]
+    assert all(not r["removed"] for r in reports)
+    store = open_store(Settings(chroma_url=chroma_server, data_dir=tmp_path / "data"))
+    manifest = store.manifest()
+    assert len(manifest) == 11
+    live = sorted(cid for a in manifest.values() for cid in a.chunk_ids)
+    assert sorted(store.all_chunk_ids()) == live
+    from rag.index import Index
+
+    snapshot = Index(Settings(chroma_url=chroma_server, data_dir=tmp_path / "reader"), store).snapshot()
+    assert snapshot.generation == store.generation() and sorted(snapshot.bm25.ids) == live
+    assert len(snapshot.articles) == 11
