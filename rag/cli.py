@@ -259,7 +259,11 @@ def _register_optional_commands() -> None:
     """Commands whose modules live outside the core (UI, evals) are added when importable."""
     import importlib
 
-    for module, attr, name in (("rag.ui.serve", "serve_cmd", "serve"), ("evals.cli", "eval_cmd", "eval")):
+    for module, attr, name in (
+        ("rag.ui.serve", "serve_cmd", "serve"),
+        ("evals.cli", "eval_cmd", "eval"),
+        ("rag.llm_server", "llm_server_cmd", "llm-server"),
+    ):
         try:
             command = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):

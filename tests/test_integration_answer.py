@@ -101,3 +101,61 @@ def test_bundled_llm_refuses_what_the_articles_do_not_say(llm_chain) -> None:  #
     out = llm_chain.invoke({"input": "What is the population of Kosovo?", "chat_history": []})
     assert out["refused"] is True
     assert out["answer"].startswith("The articles don't say")
+
+
+@llm_only
+@pytest.mark.llm
+def test_two_app_processes_share_one_model_server(llm_chain, seed_data: Path) -> None:  # type: ignore[no-untyped-def]
+    """`rag llm-server` serves the bundled model over the OpenAI API; two `rag ask` processes use it."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from rag.llms import bundled_model_path
+
+    from .conftest import subprocess_env
+
+    model = bundled_model_path(_settings(seed_data, "bundled"))  # assembled by the llm_chain fixture
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v1"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag", "llm-server", "--port", str(port), "--model", str(model)],
+        env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2) as reply:
+                    assert json.load(reply)["data"][0]["id"] == "bundled"
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "llm-server did not start"
+                time.sleep(0.5)
+        env = subprocess_env(RAG_DATA_DIR=str(seed_data), RAG_LLM="openai:bundled", RAG_LLM_BASE_URL=base)
+        questions = ["How many KFOR troops are there?", "How many troops does KFOR have?"]
+        apps = [
+            subprocess.Popen([sys.executable, "-m", "rag", "ask", q, "--json"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for q in questions
+        ]
+        outs = [app.communicate(timeout=300) for app in apps]
+        for app, (_, err) in zip(apps, outs, strict=True):
+            assert app.returncode == 0, err
+        for out, _ in outs:
+            answer = json.loads(out)
+            assert "3,700" in answer["answer"] and not answer["refused"], answer
+            assert "OpenAI-compatible" in answer["model"]
+            assert "3,700 troops" in answer["citations"][0]["passage"]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
