@@ -240,6 +240,13 @@ class _ExportedRunner:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             width = max(len(ids[r]) for r in rows)
+            if len(texts) == 1:
+                # A query: round its width up to a multiple of 16. OpenVINO (and oneDNN) keep
+                # kernels and buffers per input shape (~0.9 MB each, in caches of thousands), so
+                # every new query length grew a long-running app; 16 buckets bound that (same
+                # embeddings, min cosine 0.999995). Document batches keep exact widths: padding
+                # would cost ~5% of ingest throughput, and their shapes are bounded by max_length.
+                width = min(self.max_length, -(-width // 16) * 16)
             input_ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for i, r in enumerate(rows):

@@ -86,3 +86,22 @@ def test_ask_kfor_with_extractive_backend(tmp_path: Path) -> None:
     answer = json.loads(out.stdout)
     assert "3,700" in answer["answer"] and not answer["refused"]
     assert "3,700 troops" in answer["citations"][0]["passage"]
+
+
+def test_query_widths_are_bucketed_without_changing_embeddings(settings: Settings) -> None:
+    """Queries pad to a multiple of 16 tokens (bounded OpenVINO shape caches); vectors stay the same."""
+    import numpy as np
+
+    from rag.models import load_embedder
+
+    embedder = load_embedder(settings)
+    runner = embedder.runner
+    if not hasattr(runner, "_batches"):
+        pytest.skip("torch backend: no exported runner")
+    query = "How many KFOR troops are there in the north of Kosovo this week?"
+    ((_, feed),) = runner._batches([query], 16)
+    assert feed["input_ids"].shape[1] % 16 == 0
+    assert feed["attention_mask"].sum() < feed["input_ids"].shape[1]  # padded
+    alone = np.asarray(embedder.embed_query(query))
+    in_batch = embedder.encode([query, "A much longer companion text that sets the batch width. " * 3])[0]
+    assert float(alone @ in_batch) > 0.9999
