@@ -149,12 +149,20 @@ class Verified:
 
 
 # Where a sentence can be cut to drop a trailing detail: before a comma or a preposition that
-# opens a date, place or circumstance ("... in its constitution on Monday, 2024-03-04.").
+# opens a date or circumstance ("... in its constitution on Monday, 2024-03-04.").
 _CUT = re.compile(
-    r",\s+|\s+(?:on|in|at|during|from|since|after|before|by|as of|with|when|while|amid|following|"
-    r"according to)\s+",
+    r",\s+|\s+(?:on|in|at|during|from|since|after|before|by|as of|with|when|while|amid|following)\s+",
     re.IGNORECASE,
 )
+# What may be cut: only tails naming a date or time, the detail small models add most often
+# (worked out from today's date). Other tails (a number, a place) may be the answer itself.
+_DATEISH = re.compile(
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"today|yesterday|tomorrow|(?:this|last|next) (?:week|month|year)|(?:19|20)\d\d)\b|\d{4}-\d{2}-\d{2}",
+    re.IGNORECASE,
+)
+_ASKS_WHEN = re.compile(r"^\s*(?:when\b|what (?:year|date|day|month|time)\b|which (?:year|date|day|month)\b)", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|without|none|nothing|\w+n't)\b", re.IGNORECASE)
 _MAX_CUTS = 4
 
@@ -162,20 +170,21 @@ _MAX_CUTS = 4
 def _trim_to_support(
     claim: str, docs: Sequence[Document], question: str, threshold: float
 ) -> tuple[str, list[tuple[float, int, int]]] | None:
-    """The longest leading part of ``claim`` a passage supports, cut at clause boundaries.
+    """The longest leading part of ``claim`` a passage supports, cutting off date/time tails.
 
-    Small models append details no passage states (a date worked out from today's date, a
-    venue's city). Rather than withholding a supported answer for its unsupported tail, the
-    tail is dropped. Never for negated claims (cutting could flip their meaning), and only
-    while the rest still says something the question doesn't.
+    Small models append a date no passage states (worked out from today's date). Rather than
+    withholding a supported answer for that tail, the tail is dropped. Never for negated claims
+    (cutting could flip their meaning), never when the question asks when, never a tail that
+    names no date (it may be the answer), and only while the rest still says something the
+    question doesn't.
     """
-    if _NEGATION.search(claim):
+    if _NEGATION.search(claim) or _ASKS_WHEN.search(question):
         return None
     asked = set(tokenize(question))
     text = claim.rstrip(" .!?")
     for _ in range(_MAX_CUTS):
         cuts = list(_CUT.finditer(text))
-        if not cuts:
+        if not cuts or not _DATEISH.search(text[cuts[-1].start() :]):
             return None
         text = text[: cuts[-1].start()].rstrip()
         if len(text.split()) < 3 or not (set(tokenize(text)) - asked):

@@ -98,10 +98,10 @@ def test_unsupported_trailing_detail_is_trimmed_not_the_whole_answer() -> None:
     assert "2024" not in out.answer
 
 
-def test_trimming_cuts_several_clauses_until_supported() -> None:
-    raw = "France did it at the Palace of Versailles in 2 sessions, on March 4, 2024."
+def test_trimming_cuts_several_date_clauses_until_supported() -> None:
+    raw = "France did it at the Palace of Versailles on Monday, March 4, 2024."
     out = verify_answer(raw, ABORTION, question="Where did French lawmakers meet?")
-    assert out.answer == "France did it at the Palace of Versailles [2]."
+    assert out.answer == "France did it at the Palace of Versailles on Monday [2]."
     assert out.trimmed == 1
 
 
@@ -112,6 +112,10 @@ def test_trimming_cuts_several_clauses_until_supported() -> None:
         ("France did not enshrine abortion rights on 2024-03-04.", ABORTION_Q),
         # what is left after cutting only repeats the question
         ("The first country to enshrine abortion rights was Spain in 2024.", ABORTION_Q),
+        # a tail without a date may be the answer itself: "The vote resulted" is no answer
+        ("The vote in parliament resulted in 780 votes in favour.", "How many votes did the bill get?"),
+        # when the question asks when, the date is the answer
+        ("France enshrined abortion rights in its constitution on 2024-03-04.", "When did France do it?"),
     ],
 )
 def test_trimming_refuses_unsafe_or_empty_cuts(raw: str, question: str) -> None:
