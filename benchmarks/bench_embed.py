@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -135,7 +136,9 @@ def _ov_int8_static(onnx_path: Path, calibration: list[str]) -> Encode:
     from rag.config import Settings
     from rag.models import load_embedder
 
-    runner = load_embedder(Settings(embedding_backend="openvino")).runner
+    # A copy: load_embedder caches its runner, which the later "rag.models embedder" rows reuse.
+    runner = copy.copy(load_embedder(Settings(embedding_backend="openvino")).runner)
+    runner._lock = threading.Lock()
     feeds = [feed for _, feed in runner._batches(calibration, 8)]
     model = nncf.quantize(
         ov.Core().read_model(str(onnx_path)), nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER,
@@ -238,6 +241,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="chunks for the main options")
     parser.add_argument("--lever-n", type=int, default=500, help="chunks for the secondary levers")
     parser.add_argument("--quick", action="store_true", help="300 chunks, main options only")
+    parser.add_argument("--no-levers", action="store_true", help="main options only (all --n chunks)")
     args = parser.parse_args()
     n = 300 if args.quick else args.n
     info = machine()
@@ -301,7 +305,7 @@ def main() -> None:
     rows.append({"option": "sentence-transformers backend='onnx'", "error": st_onnx,
                  "note": "needs optimum[onnxruntime]; would run the same ORT graph as 'onnxruntime fp32'"})
 
-    if not args.quick:
+    if not args.quick and not args.no_levers:
         print(f"levers on {len(lever_texts)} chunks:", flush=True)
         lever_ref = ref[: len(lever_texts)]
         levers: list[tuple[str, Callable[[], Encode]]] = [
