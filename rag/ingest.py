@@ -28,10 +28,11 @@ __all__ = ["IngestProgress", "IngestReport", "chunk_metadata", "embedding_text",
 
 logger = logging.getLogger(__name__)
 
-# Articles are committed in groups of about this many chunks: small enough that an interrupted
-# run loses little work, large enough to keep the encoder's batches full.
-_COMMIT_CHUNKS = 512  # chunks per commit (an interrupted run loses at most this much work)
-_EMBED_CHUNKS = 2048  # chunks per embedding call
+# Chunks are embedded this many at a time (sorted by length inside the call: full batches with
+# little padding) and committed in groups of about _COMMIT_CHUNKS (an interrupted run loses
+# little work).
+_EMBED_CHUNKS = 2048
+_COMMIT_CHUNKS = 512
 
 
 @dataclass
@@ -285,6 +286,7 @@ def ingest(
     report.write_seconds = time.perf_counter() - write_started
 
     # 3. Prune articles whose files vanished (never those whose file merely failed to load).
+    swept = set(seen)  # articles whose leftover chunks this run may sweep (step 4)
     if prune:
         resolved_roots = [r.resolve() for r in roots if r.exists()]
         gone = [
@@ -294,6 +296,7 @@ def ingest(
             and art.origin not in failed_origins
             and any(_under(art.origin, root) for root in resolved_roots)
         ]
+        swept.update(a.id for a in gone)
         if gone:
             store.remove_articles([a.id for a in gone])
             store.delete_chunks([cid for a in gone for cid in a.chunk_ids])
@@ -308,7 +311,7 @@ def ingest(
     #    their chunks are unnamed until their manifest records land.
     if store.chunk_count() != sum(len(art.chunk_ids) for art in manifest.values()):
         live = {cid for art in store.manifest().values() for cid in art.chunk_ids}
-        orphans = {cid for cid in store.all_chunk_ids() - live if cid.rpartition("#")[0] in seen}
+        orphans = {cid for cid in store.all_chunk_ids() - live if cid.rpartition("#")[0] in swept}
         if orphans:
             logger.info("removing %d chunks left by an interrupted ingest", len(orphans))
             store.delete_chunks(sorted(orphans))
