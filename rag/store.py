@@ -11,7 +11,8 @@ Two collections live side by side:
 The collection metadata carries a ``generation`` bumped on every commit; derived indexes (BM25)
 and caches compare it to know when they are stale. It is ``commits * 10**6 + nonce`` with a
 random nonce: two processes committing at once (two apps taking uploads) may both read the same
-count, and the nonce keeps their generations distinct so no reader misses either commit. The same code works against
+count, and the nonce keeps their generations distinct so no reader misses either commit.
+The same code works against
 an embedded ``PersistentClient`` (default) and a Chroma server (``RAG_CHROMA_URL``).
 """
 
