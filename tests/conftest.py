@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,19 +99,28 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("chroma run did not start")
-                time.sleep(0.3)
+        wait_for_http(f"{url}/api/v2/heartbeat", proc, 60, "chroma run")
         yield url
     finally:
-        proc.terminate()
+        stop_process(proc)
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[Any], timeout: float, what: str) -> bytes:
+    """The body of ``url`` once the server ``proc`` answers it (fails if ``proc`` exits first)."""
+    deadline = time.monotonic() + timeout
+    while True:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return bytes(reply.read())
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"{what} did not start")
+            time.sleep(0.3)
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()

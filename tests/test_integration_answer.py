@@ -108,36 +108,23 @@ def test_bundled_llm_refuses_what_the_articles_do_not_say(llm_chain) -> None:  #
 def test_two_app_processes_share_one_model_server(llm_chain, seed_data: Path) -> None:  # type: ignore[no-untyped-def]
     """`rag llm-server` serves the bundled model over the OpenAI API; two `rag ask` processes use it."""
     import json
-    import socket
     import subprocess
     import sys
-    import time
-    import urllib.request
 
     from rag.llms import bundled_model_path
 
-    from .conftest import subprocess_env
+    from .conftest import _free_port, stop_process, subprocess_env, wait_for_http
 
     model = bundled_model_path(_settings(seed_data, "bundled"))  # assembled by the llm_chain fixture
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     base = f"http://127.0.0.1:{port}/v1"
     server = subprocess.Popen(
         [sys.executable, "-m", "rag", "llm-server", "--port", str(port), "--model", str(model)],
         env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/models", timeout=2) as reply:
-                    assert json.load(reply)["data"][0]["id"] == "bundled"
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "llm-server did not start"
-                time.sleep(0.5)
+        models = json.loads(wait_for_http(f"{base}/models", server, 120, "rag llm-server"))
+        assert models["data"][0]["id"] == "bundled"
         env = subprocess_env(RAG_DATA_DIR=str(seed_data), RAG_LLM="openai:bundled", RAG_LLM_BASE_URL=base)
         questions = ["How many KFOR troops are there?", "How many troops does KFOR have?"]
         apps = [
@@ -154,8 +141,4 @@ def test_two_app_processes_share_one_model_server(llm_chain, seed_data: Path) ->
             assert "OpenAI-compatible" in answer["model"]
             assert "3,700 troops" in answer["citations"][0]["passage"]
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
