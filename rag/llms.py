@@ -46,6 +46,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import Field, SecretStr
 
 from rag.errors import ConfigError, MissingDependencyError, ModelError
+from rag.models import physical_cores  # one definition, shared with the embedder
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -340,32 +341,6 @@ def bundled_model_path(settings: Settings, model: BundledModel = BUNDLED_MODEL) 
 # --------------------------------------------------------------------------------------------
 # llama.cpp runtime helpers
 # --------------------------------------------------------------------------------------------
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads do not help llama.cpp)."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = os.cpu_count() or 1
-    cores: set[tuple[str, str]] = set()
-    try:
-        physical = core = ""
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key == "physical id":
-                physical = value.strip()
-            elif key == "core id":
-                core = value.strip()
-            elif not key and core:
-                cores.add((physical, core))
-                physical = core = ""
-        if core:
-            cores.add((physical, core))
-    except OSError:
-        pass
-    return max(1, min(usable, len(cores))) if cores else max(1, usable)
 
 
 _BACKENDS_LOCK = threading.Lock()

@@ -248,8 +248,8 @@ class HybridRetriever(BaseRetriever):
     ) -> list[tuple[str, float]]:
         """Dense candidates (chunk id, cosine similarity), live chunks only.
 
-        A ``where`` clause makes Chroma's HNSW search far slower (0.03 s -> 0.85 s at 100k
-        chunks). So when the filters (and dropping future articles) keep at least
+        A ``where`` clause makes Chroma's HNSW search far slower (24 ms -> 0.3-0.4 s at 100k
+        chunks, ``benchmarks/bench_retrieval.py``). So when the filters (and dropping future articles) keep at least
         ``_PYTHON_FILTER_MIN`` of the chunks, Chroma gets no clause and a larger ``n``, and the
         BM25 row mask (the same filters, already computed) removes the rest here. Only narrow
         filters, where an unfiltered top-n would hold too few survivors, go to Chroma.
@@ -263,12 +263,12 @@ class HybridRetriever(BaseRetriever):
             if kept >= _PYTHON_FILTER_MIN:
                 where, keep = None, mask
                 n = int(s.fetch_k / kept * 1.5) + 1
-        rows = snapshot.bm25.row_of if keep is not None else None
+        rows = snapshot.bm25.row_of if keep is not None else {}
         out: list[tuple[str, float]] = []
         for cid, dist in self.index.store.query(vector, n, where):
             if not snapshot.is_live(cid):
                 continue
-            if rows is not None and keep is not None:
+            if keep is not None:
                 row = rows.get(cid)
                 if row is None or not keep[row]:
                     continue
