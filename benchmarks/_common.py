@@ -28,7 +28,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 def machine() -> dict[str, Any]:
     """Cores, CPU model, the SIMD flags that matter here, and the load when the run started."""
-    from rag.models import cpu_flags, physical_cores
+    from rag.hardware import cpu_flags, physical_cores
 
     model = platform.processor() or ""
     try:
@@ -48,7 +48,10 @@ def machine() -> dict[str, Any]:
         "cpu": model,
         "logical_cores": os.cpu_count(),
         "physical_cores": physical_cores(),
-        "flags": {f: f in flags for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")},
+        "flags": {
+            f: f in flags
+            for f in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+        },
         "load_average_1_5_15": load,
         "python": platform.python_version(),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -89,7 +92,10 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
         return "" if value is None else str(value)
 
     cells = [[fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    widths = [
+        max(len(c), *(len(row[i]) for row in cells)) if cells else len(c)
+        for i, c in enumerate(columns)
+    ]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
@@ -108,8 +114,9 @@ def save(name: str, payload: dict[str, Any], *, quick: bool = False) -> Path:
 def realtimeqa_chunks(limit: int | None = None, stride: int = 1) -> list[str]:
     """The texts ingest would embed for realtimeqa-dev (title + chunk), read in place."""
     from rag.config import Settings
-    from rag.documents import Article, iter_articles, split_article
-    from rag.ingest import embedding_text
+    from rag.index.schema import embedding_text
+    from rag.ingest.chunk import split_article
+    from rag.ingest.load import Article, iter_articles
 
     s = Settings()
     corpus = REALTIMEQA / "corpus.jsonl"

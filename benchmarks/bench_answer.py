@@ -45,7 +45,9 @@ def questions(limit: int) -> list[str]:
     seed = ROOT / "evals" / "seed" / "qa.jsonl"
     if not seed.exists():
         return BUILTIN[:limit]
-    rows = [json.loads(line) for line in seed.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for line in seed.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     rows.sort(key=lambda r: not r.get("answerable", True))
     picked = [r["question"] for r in rows if r.get("answerable", True)][: max(1, limit - 1)]
     picked += [r["question"] for r in rows if not r.get("answerable", True)][:1]
@@ -78,32 +80,39 @@ def _prompt_tokens(chain: Any, messages: list[Any]) -> tuple[int | None, bool]:
     if callable(loaded):
         try:
             llama = loaded().llama
-            return len(llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 5 * len(messages), True
+            return len(llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 5 * len(
+                messages
+            ), True
         except Exception:  # noqa: BLE001, S110 - tokenizer not reachable: approximate
             pass
     return round(len(text) / 4), False
 
 
 def run_backend(backend: str, qs: list[str], data_dir: Path) -> list[dict[str, Any]]:
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
+    from rag.answer.result import AnswerFolder
     from rag.config import Settings
 
     settings = Settings(data_dir=data_dir, llm=backend)
     t0 = time.perf_counter()
     chain = build_chain(settings)
     build_s = time.perf_counter() - t0
-    print(f"[{backend}] chain built in {build_s:.1f} s (model: {getattr(chain, 'model_name', '?')})", flush=True)
+    print(
+        f"[{backend}] chain built in {build_s:.1f} s (model: {getattr(chain, 'model_name', '?')})",
+        flush=True,
+    )
     rows = []
     for i, q in enumerate(qs):
         catcher = _PromptCatcher()
         started = time.perf_counter()
         stamps: list[float] = []
-        final: dict[str, Any] = {}
-        for event in chain.stream({"input": q, "today": date.today().isoformat()}, {"callbacks": [catcher.handler]}):
-            if "answer" in event:
+        folder = AnswerFolder()
+        for event in chain.stream(
+            {"input": q, "today": date.today().isoformat()}, {"callbacks": [catcher.handler]}
+        ):
+            if folder.add(event) is not None:
                 stamps.append(time.perf_counter())
-            elif "final" in event:
-                final = event["final"]
+        final = folder.result()
         total = time.perf_counter() - started
         timings = final.get("timings", {})
         tokens, exact = _prompt_tokens(chain, catcher.messages)
@@ -114,7 +123,9 @@ def run_backend(backend: str, qs: list[str], data_dir: Path) -> list[dict[str, A
             "backend": backend,
             "question": q[:60],
             "retrieve_ms": round(1000 * timings.get("retrieve_s", 0.0), 1),
-            "first_token_s": round(timings.get("first_token_s", stamps[0] - started if stamps else total), 3),
+            "first_token_s": round(
+                timings.get("first_token_s", stamps[0] - started if stamps else total), 3
+            ),
             "decode_tok_s": round(decode, 1) if decode else None,
             "answer_tokens": len(stamps),
             "total_s": round(total, 3),
@@ -124,9 +135,12 @@ def run_backend(backend: str, qs: list[str], data_dir: Path) -> list[dict[str, A
             "warm_up": i == 0 and backend != "extractive",
         }
         rows.append(row)
-        print(f"  {row['question']:60s} retrieve {row['retrieve_ms']:6.1f} ms  first token {row['first_token_s']:6.2f} s  "
-              f"decode {row['decode_tok_s'] or '-'} tok/s  total {row['total_s']:6.2f} s  prompt {tokens}"
-              f"{'' if exact else ' (approx)'}{'  [refused]' if row['refused'] else ''}", flush=True)
+        print(
+            f"  {row['question']:60s} retrieve {row['retrieve_ms']:6.1f} ms  first token {row['first_token_s']:6.2f} s  "
+            f"decode {row['decode_tok_s'] or '-'} tok/s  total {row['total_s']:6.2f} s  prompt {tokens}"
+            f"{'' if exact else ' (approx)'}{'  [refused]' if row['refused'] else ''}",
+            flush=True,
+        )
     if build_s:
         rows[0]["chain_build_s"] = round(build_s, 2)
     return rows
@@ -138,7 +152,9 @@ def _median(rows: list[dict[str, Any]], key: str) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="3 questions")
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--backends", default="bundled,extractive")
@@ -147,12 +163,15 @@ def main() -> None:
     print(machine_line(info), flush=True)
 
     from rag.config import Settings
-    from rag.ingest import ingest
+    from rag.ingest.pipeline import ingest
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-answer-")) / "data"
     t0 = time.perf_counter()
     report = ingest([ROOT / "corpus"], Settings(data_dir=data_dir))
-    print(f"index of corpus/: {report.summary()} ({time.perf_counter() - t0:.1f} s incl. embedder load)", flush=True)
+    print(
+        f"index of corpus/: {report.summary()} ({time.perf_counter() - t0:.1f} s incl. embedder load)",
+        flush=True,
+    )
     qs = questions(3 if args.quick else args.questions)
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
@@ -164,16 +183,43 @@ def main() -> None:
             summary[backend] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         rows += got
-        summary[backend] = {k: _median(got, k) for k in ("retrieve_ms", "first_token_s", "decode_tok_s", "total_s", "prompt_tokens")}
+        summary[backend] = {
+            k: _median(got, k)
+            for k in ("retrieve_ms", "first_token_s", "decode_tok_s", "total_s", "prompt_tokens")
+        }
         summary[backend]["rss_mb_after"] = round(current_rss_mb())
     print()
-    print(table(rows, ["backend", "question", "retrieve_ms", "first_token_s", "decode_tok_s", "answer_tokens",
-                       "total_s", "prompt_tokens", "refused", "warm_up"]))
+    print(
+        table(
+            rows,
+            [
+                "backend",
+                "question",
+                "retrieve_ms",
+                "first_token_s",
+                "decode_tok_s",
+                "answer_tokens",
+                "total_s",
+                "prompt_tokens",
+                "refused",
+                "warm_up",
+            ],
+        )
+    )
     print("\nmedians (warm-up question excluded):")
     for backend, med in summary.items():
         print(f"  {backend}: {med}")
-    path = save("bench_answer", {"machine": info, "questions": qs, "rows": rows, "medians": summary,
-                                 "peak_rss_mb": round(peak_rss_mb())}, quick=args.quick)
+    path = save(
+        "bench_answer",
+        {
+            "machine": info,
+            "questions": qs,
+            "rows": rows,
+            "medians": summary,
+            "peak_rss_mb": round(peak_rss_mb()),
+        },
+        quick=args.quick,
+    )
     print(f"saved {path}")
 
 

@@ -34,21 +34,28 @@ Encode = Callable[[list[str]], np.ndarray]
 
 
 def _st(**kwargs: Any) -> Any:
-    from rag.models import _load_sentence_transformer, bundled_embedding_path
+    from rag.models.embedder import bundled_embedding_path
+    from rag.models.runners import load_sentence_transformer
 
-    return _load_sentence_transformer(str(bundled_embedding_path()), **kwargs)
+    return load_sentence_transformer(str(bundled_embedding_path()), **kwargs)
 
 
-def _torch_encode(model: Any, batch_size: int = 32, *, autocast: bool = False, sort: bool = True) -> Encode:
+def _torch_encode(
+    model: Any, batch_size: int = 32, *, autocast: bool = False, sort: bool = True
+) -> Encode:
     import torch
 
     def run(texts: list[str]) -> np.ndarray:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             if sort:
-                out = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True)
+                out = model.encode(
+                    texts, batch_size=batch_size, normalize_embeddings=True, convert_to_tensor=True
+                )
                 return out.float().numpy()
             parts = []
-            for i in range(0, len(texts), batch_size):  # corpus order: batches padded to their longest
+            for i in range(
+                0, len(texts), batch_size
+            ):  # corpus order: batches padded to their longest
                 feats = model.tokenize(texts[i : i + batch_size])
                 parts.append(model(feats)["sentence_embedding"].float())
             vecs = torch.cat(parts)
@@ -59,7 +66,7 @@ def _torch_encode(model: Any, batch_size: int = 32, *, autocast: bool = False, s
 
 def _embedder_encode(**settings: Any) -> tuple[Encode, str]:
     from rag.config import Settings
-    from rag.models import load_embedder
+    from rag.models.embedder import load_embedder
 
     emb = load_embedder(Settings(**settings))
     return emb.encode, f"{emb.backend}/{emb.dtype}"
@@ -67,13 +74,16 @@ def _embedder_encode(**settings: Any) -> tuple[Encode, str]:
 
 def _onnx_file() -> tuple[Path, dict[str, Any]]:
     from rag.config import Settings
-    from rag.models import _exported, bundled_embedding_path
+    from rag.models.embedder import bundled_embedding_path
+    from rag.models.export import exported_model
 
-    folder, meta = _exported(str(bundled_embedding_path()), Settings())
+    folder, meta = exported_model(str(bundled_embedding_path()), Settings())
     return folder / "model.onnx", meta
 
 
-def _feeds(texts: list[str], tokenizer: Any, batch_size: int) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+def _feeds(
+    texts: list[str], tokenizer: Any, batch_size: int
+) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
     ids = tokenizer(texts, truncation=True, max_length=256)["input_ids"]
     order = np.argsort([-len(x) for x in ids], kind="stable")
     out = []
@@ -107,14 +117,20 @@ def _ort_encode(onnx_path: Path, tokenizer: Any, threads: int, batch_size: int =
     return run
 
 
-def _ov_encode(onnx_path: Path, tokenizer: Any, threads: int, precision: str, batch_size: int = 32) -> Encode:
+def _ov_encode(
+    onnx_path: Path, tokenizer: Any, threads: int, precision: str, batch_size: int = 32
+) -> Encode:
     import openvino as ov
 
     core = ov.Core()
     cm = core.compile_model(
         core.read_model(str(onnx_path)),
         "CPU",
-        {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads},
+        {
+            "INFERENCE_PRECISION_HINT": precision,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": threads,
+        },
     )
     req = cm.create_infer_request()
 
@@ -134,21 +150,29 @@ def _ov_int8_static(onnx_path: Path, calibration: list[str]) -> Encode:
     import openvino as ov
 
     from rag.config import Settings
-    from rag.models import load_embedder
+    from rag.models.embedder import load_embedder
 
     # A copy: load_embedder caches its runner, which the later "rag.models embedder" rows reuse.
     runner = copy.copy(load_embedder(Settings(embedding_backend="openvino")).runner)
     runner._lock = threading.Lock()
     feeds = [feed for _, feed in runner._batches(calibration, 8)]
     model = nncf.quantize(
-        ov.Core().read_model(str(onnx_path)), nncf.Dataset(feeds), model_type=nncf.ModelType.TRANSFORMER,
+        ov.Core().read_model(str(onnx_path)),
+        nncf.Dataset(feeds),
+        model_type=nncf.ModelType.TRANSFORMER,
         subset_size=len(feeds),
     )
     threads = runner._compiled.get_property("INFERENCE_NUM_THREADS")
-    compiled = ov.Core().compile_model(model, "CPU", {
-        "INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "THROUGHPUT",
-        "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": threads,
-    })
+    compiled = ov.Core().compile_model(
+        model,
+        "CPU",
+        {
+            "INFERENCE_PRECISION_HINT": "bf16",
+            "PERFORMANCE_HINT": "THROUGHPUT",
+            "INFERENCE_NUM_THREADS": threads,
+            "NUM_STREAMS": threads,
+        },
+    )
     runner._compiled, runner._queue = compiled, ov.AsyncInferQueue(compiled)
     runner._single = compiled.create_infer_request()
     return lambda texts: runner.encode(texts, 16)
@@ -183,12 +207,22 @@ def _matmul_nbits(src: Path, dst: Path, block: int = 32, accuracy_level: int = 4
         scale[scale == 0] = 1.0
         q = (np.clip(np.round(blocks / scale[..., None]), -127, 127) + 128).astype(np.uint8)
         bq, bs = f"{n.input[1]}_q{k}", f"{n.input[1]}_s{k}"
-        m.graph.initializer.extend([numpy_helper.from_array(q, bq), numpy_helper.from_array(scale.reshape(-1), bs)])
+        m.graph.initializer.extend(
+            [numpy_helper.from_array(q, bq), numpy_helper.from_array(scale.reshape(-1), bs)]
+        )
         drop.add(n.input[1])
         nodes.append(
             helper.make_node(
-                "MatMulNBits", [n.input[0], bq, bs], list(n.output), name=f"{n.name}_nbits", domain="com.microsoft",
-                K=kk, N=nn, bits=8, block_size=block, accuracy_level=accuracy_level,
+                "MatMulNBits",
+                [n.input[0], bq, bs],
+                list(n.output),
+                name=f"{n.name}_nbits",
+                domain="com.microsoft",
+                K=kk,
+                N=nn,
+                bits=8,
+                block_size=block,
+                accuracy_level=accuracy_level,
             )
         )
     del m.graph.node[:]
@@ -202,7 +236,12 @@ def _matmul_nbits(src: Path, dst: Path, block: int = 32, accuracy_level: int = 4
 
 
 def _measure(
-    name: str, make: Callable[[], Encode], texts: list[str], ref: np.ndarray | None, note: str = "", keep: list[Any] | None = None
+    name: str,
+    make: Callable[[], Encode],
+    texts: list[str],
+    ref: np.ndarray | None,
+    note: str = "",
+    keep: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Time one option on ``texts`` and compare it with ``ref`` (None: it *is* the reference)."""
     row: dict[str, Any] = {"option": name, "chunks": len(texts), "note": note}
@@ -237,16 +276,20 @@ def _measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=2000, help="chunks for the main options")
     parser.add_argument("--lever-n", type=int, default=500, help="chunks for the secondary levers")
     parser.add_argument("--quick", action="store_true", help="300 chunks, main options only")
-    parser.add_argument("--no-levers", action="store_true", help="main options only (all --n chunks)")
+    parser.add_argument(
+        "--no-levers", action="store_true", help="main options only (all --n chunks)"
+    )
     args = parser.parse_args()
     n = 300 if args.quick else args.n
     info = machine()
     print(machine_line(info), flush=True)
-    from rag.models import physical_cores
+    from rag.hardware import physical_cores
 
     threads = physical_cores()
     texts = realtimeqa_chunks(limit=n, stride=5)
@@ -259,8 +302,11 @@ def main() -> None:
     torch.set_num_threads(threads)
     st = _st()
     tokens = [len(x) for x in st.tokenizer(texts, truncation=False)["input_ids"]]
-    print(f"{len(texts)} chunks, mean {np.mean([len(t) for t in texts]):.0f} chars, "
-          f"mean {np.mean(tokens):.0f} word pieces, {sum(x > 256 for x in tokens)} over 256", flush=True)
+    print(
+        f"{len(texts)} chunks, mean {np.mean([len(t) for t in texts]):.0f} chars, "
+        f"mean {np.mean(tokens):.0f} word pieces, {sum(x > 256 for x in tokens)} over 256",
+        flush=True,
+    )
     print("reference: torch fp32 (sentence-transformers, length-sorted batches of 32)", flush=True)
     kept: list[Any] = []
     ref_row = _measure("torch fp32 (reference)", lambda: _torch_encode(st), texts, None, keep=kept)
@@ -271,15 +317,30 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-embed-"))
 
     main_options: list[tuple[str, Callable[[], Encode], str]] = [
-        ("torch bf16 (whole model .to(bfloat16))", lambda: _torch_encode(copy.deepcopy(st).to(torch.bfloat16)), ""),
+        (
+            "torch bf16 (whole model .to(bfloat16))",
+            lambda: _torch_encode(copy.deepcopy(st).to(torch.bfloat16)),
+            "",
+        ),
         ("torch autocast bf16 (bf16 matmuls)", lambda: _torch_encode(st, autocast=True), ""),
         ("onnxruntime fp32", lambda: _ort_encode(onnx_path, tok, threads), "ORT_ENABLE_ALL"),
-        ("onnxruntime int8 dynamic (per-channel)", lambda: _ort_encode(_int8_dynamic(onnx_path, tmp / "q8.onnx"), tok, threads), ""),
-        ("onnxruntime MatMulNBits int8 blk32 acc4", lambda: _ort_encode(_matmul_nbits(onnx_path, tmp / "nb.onnx"), tok, threads), ""),
+        (
+            "onnxruntime int8 dynamic (per-channel)",
+            lambda: _ort_encode(_int8_dynamic(onnx_path, tmp / "q8.onnx"), tok, threads),
+            "",
+        ),
+        (
+            "onnxruntime MatMulNBits int8 blk32 acc4",
+            lambda: _ort_encode(_matmul_nbits(onnx_path, tmp / "nb.onnx"), tok, threads),
+            "",
+        ),
         ("openvino fp32 (1 request)", lambda: _ov_encode(onnx_path, tok, threads, "f32"), ""),
         ("openvino bf16 (1 request)", lambda: _ov_encode(onnx_path, tok, threads, "bf16"), ""),
-        ("openvino int8 static (NNCF, calibrated)", lambda: _ov_int8_static(onnx_path, calibration),
-         "needs `pip install nncf`; 2 streams like the embedder"),
+        (
+            "openvino int8 static (NNCF, calibrated)",
+            lambda: _ov_int8_static(onnx_path, calibration),
+            "needs `pip install nncf`; 2 streams like the embedder",
+        ),
     ]
     for name, make, note in main_options:
         rows.append(_measure(name, make, texts, ref, note))
@@ -292,7 +353,9 @@ def main() -> None:
             return enc
 
         row = _measure(f"rag.models embedder, backend={backend}", make, texts, ref)
-        row["note"] = holder.get("label", "") + (" (DEFAULT: auto)" if backend == "openvino" else "")
+        row["note"] = holder.get("label", "") + (
+            " (DEFAULT: auto)" if backend == "openvino" else ""
+        )
         rows.append(row)
 
     try:
@@ -302,8 +365,13 @@ def main() -> None:
         st_onnx = "loaded"
     except Exception as exc:  # noqa: BLE001
         st_onnx = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    rows.append({"option": "sentence-transformers backend='onnx'", "error": st_onnx,
-                 "note": "needs optimum[onnxruntime]; would run the same ORT graph as 'onnxruntime fp32'"})
+    rows.append(
+        {
+            "option": "sentence-transformers backend='onnx'",
+            "error": st_onnx,
+            "note": "needs optimum[onnxruntime]; would run the same ORT graph as 'onnxruntime fp32'",
+        }
+    )
 
     if not args.quick and not args.no_levers:
         print(f"levers on {len(lever_texts)} chunks:", flush=True)
@@ -315,7 +383,10 @@ def main() -> None:
             ("lever: torch fp32 sorted bs128", lambda: _torch_encode(st, 128)),
             ("lever: torch fp32 max_seq_length 128", lambda: _torch_encode(_short(st))),
             ("lever: openvino bf16 bs8", lambda: _ov_encode(onnx_path, tok, threads, "bf16", 8)),
-            ("lever: openvino bf16 bs128", lambda: _ov_encode(onnx_path, tok, threads, "bf16", 128)),
+            (
+                "lever: openvino bf16 bs128",
+                lambda: _ov_encode(onnx_path, tok, threads, "bf16", 128),
+            ),
             ("lever: onnxruntime fp32 1 thread", lambda: _ort_encode(onnx_path, tok, 1)),
             ("lever: torch.compile + autocast bf16", lambda: _compiled(st)),
         ]
@@ -323,7 +394,17 @@ def main() -> None:
             rows.append(_measure(name, make, lever_texts, lever_ref))
         torch.set_num_threads(threads)
 
-    cols = ["option", "chunks", "chunks_per_s", "chunks_per_cpu_s", "min_cosine", "mean_cosine", "passes", "note", "error"]
+    cols = [
+        "option",
+        "chunks",
+        "chunks_per_s",
+        "chunks_per_cpu_s",
+        "min_cosine",
+        "mean_cosine",
+        "passes",
+        "note",
+        "error",
+    ]
     print()
     print(table(rows, cols))
     path = save(

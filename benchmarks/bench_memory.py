@@ -92,14 +92,21 @@ def measure_serve(data_dir: Path, questions: list[str]) -> dict[str, Any]:
     port = _free_port()
     env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     log = open(data_dir.parent / "serve.log", "w", encoding="utf-8")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         t0 = time.time()
         while time.time() - t0 < 180:
             if proc.poll() is not None:
-                raise RuntimeError(f"rag serve exited with {proc.returncode}: {(data_dir.parent / 'serve.log').read_text()[-500:]}")
+                raise RuntimeError(
+                    f"rag serve exited with {proc.returncode}: {(data_dir.parent / 'serve.log').read_text()[-500:]}"
+                )
             try:
                 urllib.request.urlopen(url, timeout=2).read(100)
                 break
@@ -108,7 +115,10 @@ def measure_serve(data_dir: Path, questions: list[str]) -> dict[str, Any]:
         up_s = time.time() - t0
         settled_s = _settle(proc.pid)
         after_load = _status(proc.pid)
-        print(f"serve up in {up_s:.1f} s, settled after {settled_s:.1f} s more: RSS {after_load.get('VmRSS', 0):.0f} MB", flush=True)
+        print(
+            f"serve up in {up_s:.1f} s, settled after {settled_s:.1f} s more: RSS {after_load.get('VmRSS', 0):.0f} MB",
+            flush=True,
+        )
 
         from gradio_client import Client
 
@@ -125,8 +135,17 @@ def measure_serve(data_dir: Path, questions: list[str]) -> dict[str, Any]:
             t = time.time()
             client.predict(*args, api_name=endpoint)
             st = _status(proc.pid)
-            samples.append({"question": i + 1, "seconds": round(time.time() - t, 2), "rss_mb": round(st.get("VmRSS", 0))})
-            print(f"  q{i + 1:02d} {time.time() - t:6.1f} s  RSS {st.get('VmRSS', 0):.0f} MB", flush=True)
+            samples.append(
+                {
+                    "question": i + 1,
+                    "seconds": round(time.time() - t, 2),
+                    "rss_mb": round(st.get("VmRSS", 0)),
+                }
+            )
+            print(
+                f"  q{i + 1:02d} {time.time() - t:6.1f} s  RSS {st.get('VmRSS', 0):.0f} MB",
+                flush=True,
+            )
         after = _status(proc.pid)
         return {
             "mode": "rag serve (Gradio HTTP API)",
@@ -150,7 +169,7 @@ def measure_serve(data_dir: Path, questions: list[str]) -> dict[str, Any]:
 
 
 def measure_in_process(data_dir: Path, questions: list[str]) -> dict[str, Any]:
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
     from rag.config import Settings
 
     t0 = time.time()
@@ -161,7 +180,13 @@ def measure_in_process(data_dir: Path, questions: list[str]) -> dict[str, Any]:
     for i, q in enumerate(questions):
         t = time.time()
         chain.invoke({"input": q, "today": date.today().isoformat()})
-        samples.append({"question": i + 1, "seconds": round(time.time() - t, 2), "rss_mb": round(current_rss_mb())})
+        samples.append(
+            {
+                "question": i + 1,
+                "seconds": round(time.time() - t, 2),
+                "rss_mb": round(current_rss_mb()),
+            }
+        )
         print(f"  q{i + 1:02d} {time.time() - t:6.1f} s  RSS {current_rss_mb():.0f} MB", flush=True)
     after = _status(os.getpid())
     return {
@@ -176,15 +201,24 @@ def measure_in_process(data_dir: Path, questions: list[str]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="5 questions")
     parser.add_argument("--questions", type=int, default=20)
-    parser.add_argument("--in-process", action="store_true", help="skip rag serve; measure the chain in this process")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="skip rag serve; measure the chain in this process",
+    )
     args = parser.parse_args()
     n = 5 if args.quick else args.questions
     info = machine()
     print(machine_line(info), flush=True)
-    qs = [QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else " Please be brief.") for i in range(n)]
+    qs = [
+        QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else " Please be brief.")
+        for i in range(n)
+    ]
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-memory-")) / "data"
     # Build the index in a child process so this process stays small and unrelated to serve.
@@ -198,14 +232,28 @@ def main() -> None:
         try:
             result.update(measure_serve(data_dir, qs))
         except Exception as exc:  # noqa: BLE001
-            print(f"rag serve measurement failed ({type(exc).__name__}: {exc}); measuring in-process instead", flush=True)
+            print(
+                f"rag serve measurement failed ({type(exc).__name__}: {exc}); measuring in-process instead",
+                flush=True,
+            )
             result["serve_error"] = f"{type(exc).__name__}: {exc}"
             args.in_process = True
     if args.in_process:
         result.update(measure_in_process(data_dir, qs))
     print()
-    print(table([result], ["mode", "startup_s", "rss_after_load_mb", "rss_after_first_question_mb",
-                           "rss_after_questions_mb", "peak_rss_mb"]))
+    print(
+        table(
+            [result],
+            [
+                "mode",
+                "startup_s",
+                "rss_after_load_mb",
+                "rss_after_first_question_mb",
+                "rss_after_questions_mb",
+                "peak_rss_mb",
+            ],
+        )
+    )
     path = save("bench_memory", result, quick=args.quick)
     print(f"saved {path}")
 

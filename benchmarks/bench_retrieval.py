@@ -39,10 +39,23 @@ warnings.filterwarnings("ignore")
 
 DIM = 384
 TODAY = date(2025, 6, 30)
-SOURCES = [f"{name}.example" for name in (
-    "dailyherald", "globalwire", "metrotimes", "northpost", "capitalnews", "harbourgazette",
-    "valleytribune", "eveningstar", "coastalreport", "citizenledger", "frontierjournal", "morningbulletin",
-)]
+SOURCES = [
+    f"{name}.example"
+    for name in (
+        "dailyherald",
+        "globalwire",
+        "metrotimes",
+        "northpost",
+        "capitalnews",
+        "harbourgazette",
+        "valleytribune",
+        "eveningstar",
+        "coastalreport",
+        "citizenledger",
+        "frontierjournal",
+        "morningbulletin",
+    )
+]
 TOPICS = {
     "kosovo": "kfor nato peacekeeping troops border serbia pristina belgrade tension licence plates",
     "storm": "storm rain flooding mudslides evacuation power outage meteorologists atmospheric river",
@@ -85,10 +98,52 @@ TOPICS = {
     "telecom": "network mobile operators spectrum broadband outage 5g",
     "weather": "heatwave temperatures forecast warnings humidity records",
 }
-PLACES = ["Kosovo", "California", "Texas", "Brussels", "Nairobi", "Lagos", "Manila", "Lima", "Oslo", "Kyiv",
-          "Seoul", "Quebec", "Sicily", "Bavaria", "Gujarat", "Queensland", "Patagonia", "Anatolia"]
-FIRST = ["Ana", "Jens", "Maria", "Omar", "Li", "Sofia", "Kwame", "Elena", "Raj", "Yuki", "Pedro", "Aisha"]
-LAST = ["Stoltenberg", "Okafor", "Novak", "Haddad", "Chen", "Rossi", "Mensah", "Ivanova", "Patel", "Sato"]
+PLACES = [
+    "Kosovo",
+    "California",
+    "Texas",
+    "Brussels",
+    "Nairobi",
+    "Lagos",
+    "Manila",
+    "Lima",
+    "Oslo",
+    "Kyiv",
+    "Seoul",
+    "Quebec",
+    "Sicily",
+    "Bavaria",
+    "Gujarat",
+    "Queensland",
+    "Patagonia",
+    "Anatolia",
+]
+FIRST = [
+    "Ana",
+    "Jens",
+    "Maria",
+    "Omar",
+    "Li",
+    "Sofia",
+    "Kwame",
+    "Elena",
+    "Raj",
+    "Yuki",
+    "Pedro",
+    "Aisha",
+]
+LAST = [
+    "Stoltenberg",
+    "Okafor",
+    "Novak",
+    "Haddad",
+    "Chen",
+    "Rossi",
+    "Mensah",
+    "Ivanova",
+    "Patel",
+    "Sato",
+]
 QUESTION_FORMS = [
     "What happened with the {w1} {w2} in {place}?",
     "What did {person} say about the {w1}?",
@@ -113,7 +168,9 @@ def _sentence(rng: random.Random, words: list[str]) -> str:
     return rng.choice(forms)
 
 
-def _generate(n_chunks: int, start_article: int, rng: random.Random, centroids: dict[str, np.ndarray]) -> tuple[list[dict[str, Any]], list[tuple[str, str, np.ndarray, str]]]:
+def _generate(
+    n_chunks: int, start_article: int, rng: random.Random, centroids: dict[str, np.ndarray]
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, np.ndarray, str]]]:
     """Articles (with chunk texts and vectors) totalling ``n_chunks`` chunks, plus probe queries."""
     topics = list(TOPICS)
     articles: list[dict[str, Any]] = []
@@ -130,17 +187,35 @@ def _generate(n_chunks: int, start_article: int, rng: random.Random, centroids: 
         for i in range(n):
             text = " ".join(_sentence(rng, words) for _ in range(rng.randint(5, 7)))
             vec = art_vec + 0.4 * np.asarray(rng_normal(rng, DIM))
-            chunks.append((f"synthetic/{number:07d}#{i}", text, (vec / np.linalg.norm(vec)).astype(np.float32)))
+            chunks.append(
+                (
+                    f"synthetic/{number:07d}#{i}",
+                    text,
+                    (vec / np.linalg.norm(vec)).astype(np.float32),
+                )
+            )
         title = f"{rng.choice(PLACES)}: {' '.join(rng.sample(words, 3)).capitalize()}"
-        articles.append({"id": f"synthetic/{number:07d}", "title": title, "source": rng.choice(SOURCES),
-                         "published": published.isoformat(), "chunks": chunks})
+        articles.append(
+            {
+                "id": f"synthetic/{number:07d}",
+                "title": title,
+                "source": rng.choice(SOURCES),
+                "published": published.isoformat(),
+                "chunks": chunks,
+            }
+        )
         if rng.random() < 0.05:
             cid, text, vec = rng.choice(chunks)
             q = rng.choice(QUESTION_FORMS).format(
-                w1=rng.choice(words), w2=rng.choice(words), place=rng.choice(PLACES),
-                person=f"{rng.choice(FIRST)} {rng.choice(LAST)}") + rng.choice(TIME_SUFFIXES)
+                w1=rng.choice(words),
+                w2=rng.choice(words),
+                place=rng.choice(PLACES),
+                person=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+            ) + rng.choice(TIME_SUFFIXES)
             qv = vec + 0.3 * np.asarray(rng_normal(rng, DIM))
-            queries.append((q, cid, (qv / np.linalg.norm(qv)).astype(np.float32), articles[-1]["source"]))
+            queries.append(
+                (q, cid, (qv / np.linalg.norm(qv)).astype(np.float32), articles[-1]["source"])
+            )
         made += n
         number += 1
     return articles, queries
@@ -172,8 +247,8 @@ class LookupEmbedder:
 
 
 def _insert(store: Any, articles: list[dict[str, Any]]) -> float:
-    from rag.ingest import _date_number
-    from rag.store import ArticleRecord
+    from rag.dates import date_number
+    from rag.index.store import ArticleRecord
 
     t0 = time.perf_counter()
     batch: list[dict[str, Any]] = []
@@ -187,18 +262,35 @@ def _insert(store: Any, articles: list[dict[str, Any]]) -> float:
             embeddings=np.stack([c[2] for _, _, c in flat]),
             documents=[c[1] for _, _, c in flat],
             metadatas=[
-                {"article_id": a["id"], "title": a["title"], "source": a["source"], "url": "",
-                 "published": a["published"], "published_int": _date_number(a["published"]),
-                 "chunk_index": i, "start": 0, "end": len(c[1])}
+                {
+                    "article_id": a["id"],
+                    "title": a["title"],
+                    "source": a["source"],
+                    "url": "",
+                    "published": a["published"],
+                    "published_int": date_number(a["published"]),
+                    "chunk_index": i,
+                    "start": 0,
+                    "end": len(c[1]),
+                }
                 for a, i, c in flat
             ],
         )
-        store.commit_articles([
-            ArticleRecord(id=a["id"], hash=a["id"], title=a["title"], chunk_ids=[c[0] for c in a["chunks"]],
-                          source=a["source"], published=a["published"], origin=a["id"],
-                          chars=sum(len(c[1]) for c in a["chunks"]))
-            for a in batch
-        ])
+        store.commit_articles(
+            [
+                ArticleRecord(
+                    id=a["id"],
+                    hash=a["id"],
+                    title=a["title"],
+                    chunk_ids=[c[0] for c in a["chunks"]],
+                    source=a["source"],
+                    published=a["published"],
+                    origin=a["id"],
+                    chars=sum(len(c[1]) for c in a["chunks"]),
+                )
+                for a in batch
+            ]
+        )
         batch.clear()
 
     size = 0
@@ -222,9 +314,16 @@ def _fit(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     b, log_a = np.polyfit(np.log(n), np.log(y), 1)
     slope, intercept = np.polyfit(n, y, 1)
     return {
-        "power_law": {"a": float(np.exp(log_a)), "b": round(float(b), 3), "p50_at_1M_ms": round(float(np.exp(log_a) * 1e6**b), 1)},
-        "linear": {"a_ms": round(float(intercept), 3), "b_ms_per_1k_chunks": round(float(slope) * 1000, 4),
-                   "p50_at_1M_ms": round(float(intercept + slope * 1e6), 1)},
+        "power_law": {
+            "a": float(np.exp(log_a)),
+            "b": round(float(b), 3),
+            "p50_at_1M_ms": round(float(np.exp(log_a) * 1e6**b), 1),
+        },
+        "linear": {
+            "a_ms": round(float(intercept), 3),
+            "b_ms_per_1k_chunks": round(float(slope) * 1000, 4),
+            "p50_at_1M_ms": round(float(intercept + slope * 1e6), 1),
+        },
     }
 
 
@@ -233,11 +332,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="1k and 10k chunks only, 30 queries")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--queries", type=int, default=100)
-    parser.add_argument("--no-real-embedder", action="store_true", help="skip timing the real embed_query")
+    parser.add_argument(
+        "--no-real-embedder", action="store_true", help="skip timing the real embed_query"
+    )
     args = parser.parse_args()
     sizes = [1000, 10000] if args.quick else [int(s) for s in args.sizes.split(",")]
     n_queries = 30 if args.quick else args.queries
@@ -245,9 +348,9 @@ def main() -> None:
     print(machine_line(info), flush=True)
 
     from rag.config import Settings
-    from rag.index import Index
-    from rag.retrieve import HybridRetriever
-    from rag.store import open_store
+    from rag.index.snapshot import Index
+    from rag.index.store import open_store
+    from rag.retrieve.hybrid import HybridRetriever
 
     rng = random.Random(7)
     centroids = {t: rng_normal(rng, DIM) * 1.0 for t in TOPICS}
@@ -313,7 +416,11 @@ def main() -> None:
             t = time.perf_counter()
             retriever.retrieve(q, filters={"source": source})
             lat_narrow.append((time.perf_counter() - t) * 1000)
-        no_future = HybridRetriever(settings=settings.model_copy(update={"drop_future": False}), index=index, embedder=embedder)
+        no_future = HybridRetriever(
+            settings=settings.model_copy(update={"drop_future": False}),
+            index=index,
+            embedder=embedder,
+        )
         lat_nf: list[float] = []
         for q, *_ in picks[:30]:
             t = time.perf_counter()
@@ -339,18 +446,24 @@ def main() -> None:
             "rss_mb": round(current_rss_mb(), 0),
         }
         rows.append(row)
-        print(f"  {size:>7} chunks: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms "
-              f"(dense {row['dense_p50_ms']}, bm25 {row['bm25_p50_ms']}, fuse+get {row['fuse_get_dedup_p50_ms']}); "
-              f"insert {row['insert_s']} s, BM25 build {row['bm25_build_s']} s; chroma query {row['chroma_query_p50_ms']} ms, "
-              f"with date where {row['chroma_query_with_date_where_p50_ms']} ms; retriever with drop_future off "
-              f"{row['p50_drop_future_off_ms']} ms; broad filter {row['p50_broad_filter_ms']} ms, narrow filter (Chroma where) "
-              f"{row['p50_narrow_filter_ms']} ms", flush=True)
+        print(
+            f"  {size:>7} chunks: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms "
+            f"(dense {row['dense_p50_ms']}, bm25 {row['bm25_p50_ms']}, fuse+get {row['fuse_get_dedup_p50_ms']}); "
+            f"insert {row['insert_s']} s, BM25 build {row['bm25_build_s']} s; chroma query {row['chroma_query_p50_ms']} ms, "
+            f"with date where {row['chroma_query_with_date_where_p50_ms']} ms; retriever with drop_future off "
+            f"{row['p50_drop_future_off_ms']} ms; broad filter {row['p50_broad_filter_ms']} ms, narrow filter (Chroma where) "
+            f"{row['p50_narrow_filter_ms']} ms",
+            flush=True,
+        )
 
-    fits: dict[str, Any] = {"p50": _fit(rows, "p50_ms"), "p50_drop_future_off": _fit(rows, "p50_drop_future_off_ms")}
+    fits: dict[str, Any] = {
+        "p50": _fit(rows, "p50_ms"),
+        "p50_drop_future_off": _fit(rows, "p50_drop_future_off_ms"),
+    }
 
     embed_p50 = None
     if not args.no_real_embedder:
-        from rag.models import load_embedder
+        from rag.models.embedder import load_embedder
 
         real = load_embedder(Settings())
         real.embed_query("warm up the query path")
@@ -364,27 +477,58 @@ def main() -> None:
         fits["embedder"] = f"{real.name} ({real.backend}/{real.dtype})"
 
     print()
-    print(table(rows, ["chunks", "articles", "p50_ms", "p95_ms", "dense_p50_ms", "bm25_p50_ms",
-                       "fuse_get_dedup_p50_ms", "chroma_query_p50_ms", "chroma_query_with_date_where_p50_ms",
-                       "p50_drop_future_off_ms", "p50_broad_filter_ms", "p50_narrow_filter_ms", "bm25_build_s", "insert_s", "source_chunk_in_top_k", "rss_mb"]))
-    for label, fit in (("p50", fits["p50"]), ("p50 with drop_future off", fits["p50_drop_future_off"])):
+    print(
+        table(
+            rows,
+            [
+                "chunks",
+                "articles",
+                "p50_ms",
+                "p95_ms",
+                "dense_p50_ms",
+                "bm25_p50_ms",
+                "fuse_get_dedup_p50_ms",
+                "chroma_query_p50_ms",
+                "chroma_query_with_date_where_p50_ms",
+                "p50_drop_future_off_ms",
+                "p50_broad_filter_ms",
+                "p50_narrow_filter_ms",
+                "bm25_build_s",
+                "insert_s",
+                "source_chunk_in_top_k",
+                "rss_mb",
+            ],
+        )
+    )
+    for label, fit in (
+        ("p50", fits["p50"]),
+        ("p50 with drop_future off", fits["p50_drop_future_off"]),
+    ):
         if fit:
             pl, li = fit["power_law"], fit["linear"]
-            print(f"\nfit {label}: {pl['a']:.4g} * n^{pl['b']} -> 1M chunks: {pl['p50_at_1M_ms']} ms; "
-                  f"{li['a_ms']} ms + {li['b_ms_per_1k_chunks']} ms per 1k chunks -> 1M chunks: {li['p50_at_1M_ms']} ms")
+            print(
+                f"\nfit {label}: {pl['a']:.4g} * n^{pl['b']} -> 1M chunks: {pl['p50_at_1M_ms']} ms; "
+                f"{li['a_ms']} ms + {li['b_ms_per_1k_chunks']} ms per 1k chunks -> 1M chunks: {li['p50_at_1M_ms']} ms"
+            )
     if embed_p50 is not None:
-        print(f"real query embedding ({fits['embedder']}): p50 {embed_p50} ms "
-              f"-> p50 incl. embedding at {rows[-1]['chunks']} chunks ~ {rows[-1]['p50_ms'] + embed_p50:.1f} ms")
-    path = save("bench_retrieval", {
-        "machine": info,
-        "method": "synthetic news-like chunks; structured random 384-d vectors inserted via store.upsert_chunks/commit_articles; "
-                  "real HybridRetriever.retrieve; latency excludes query embedding (measured separately)",
-        "settings": {"k": settings.k, "fetch_k": settings.fetch_k, "today": TODAY.isoformat()},
-        "rows": rows,
-        "fits": fits,
-        "peak_rss_mb": round(peak_rss_mb(), 0),
-        "target": "p50 <= 30 ms at 100k chunks",
-    }, quick=args.quick)
+        print(
+            f"real query embedding ({fits['embedder']}): p50 {embed_p50} ms "
+            f"-> p50 incl. embedding at {rows[-1]['chunks']} chunks ~ {rows[-1]['p50_ms'] + embed_p50:.1f} ms"
+        )
+    path = save(
+        "bench_retrieval",
+        {
+            "machine": info,
+            "method": "synthetic news-like chunks; structured random 384-d vectors inserted via store.upsert_chunks/commit_articles; "
+            "real HybridRetriever.retrieve; latency excludes query embedding (measured separately)",
+            "settings": {"k": settings.k, "fetch_k": settings.fetch_k, "today": TODAY.isoformat()},
+            "rows": rows,
+            "fits": fits,
+            "peak_rss_mb": round(peak_rss_mb(), 0),
+            "target": "p50 <= 30 ms at 100k chunks",
+        },
+        quick=args.quick,
+    )
     print(f"saved {path}")
 
 

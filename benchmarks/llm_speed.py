@@ -164,7 +164,9 @@ def _formatted(llama: Any, messages: list[dict[str, str]]) -> str:
 def worker(threads: int, n_batch: int, flash_attn: bool, warm_runs: int) -> dict[str, Any]:
     """Measure one configuration in this process."""
     from rag.config import Settings
-    from rag.llms import LlamaCppChatModel, bundled_model_path, loaded_cpu_variant
+    from rag.models.bundled import bundled_model_path
+    from rag.models.chat_llamacpp import LlamaCppChatModel
+    from rag.models.llamacpp import loaded_cpu_variant
 
     path = bundled_model_path(Settings())
     model = LlamaCppChatModel(
@@ -239,7 +241,7 @@ def machine_info() -> dict[str, Any]:
         "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512vbmi",
         "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16",
     ]  # fmt: skip
-    from rag.llms import physical_cores
+    from rag.hardware import physical_cores
 
     try:
         import llama_cpp
@@ -338,7 +340,7 @@ def main() -> None:
         print(json.dumps(worker(args.threads, args.n_batch, args.flash_attn, args.warm_runs)))
         return
 
-    from rag.llms import physical_cores
+    from rag.hardware import physical_cores
 
     cores = physical_cores()
     configs: list[tuple[int, int, bool, str | None]]

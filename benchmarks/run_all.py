@@ -23,9 +23,15 @@ SCRIPTS = ["bench_retrieval", "bench_ingest", "bench_embed", "bench_answer", "be
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="pass --quick to every script")
-    parser.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(SCRIPTS + ["llm_speed"]))
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of: " + ", ".join(SCRIPTS + ["llm_speed"]),
+    )
     args = parser.parse_args()
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or SCRIPTS
     failed: list[str] = []

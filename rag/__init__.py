@@ -19,14 +19,18 @@ from rag.config import Settings
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.chain import build_chain
-    from rag.ingest import ingest
-    from rag.retrieve import build_retriever
+    from rag.answer.chain import build_chain
+    from rag.ingest.pipeline import ingest
+    from rag.retrieve.hybrid import build_retriever
 
 __all__ = ["RagError", "Settings", "build_chain", "build_retriever", "ingest"]
 __version__ = "0.1.0"
 
-_LAZY = {"build_chain": "rag.chain", "build_retriever": "rag.retrieve", "ingest": "rag.ingest"}
+_LAZY = {
+    "build_chain": "rag.answer.chain",
+    "build_retriever": "rag.retrieve.hybrid",
+    "ingest": "rag.ingest.pipeline",
+}
 
 
 def __getattr__(name: str) -> Any:

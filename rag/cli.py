@@ -38,10 +38,14 @@ def common_options(func: F) -> F:
         envvar="RAG_DATA_DIR",
         help="Where the index, models and logs live [env: RAG_DATA_DIR; default: .rag].",
     )
-    @click.option("--chroma-url", envvar="RAG_CHROMA_URL", help="Use a Chroma server [env: RAG_CHROMA_URL].")
+    @click.option(
+        "--chroma-url", envvar="RAG_CHROMA_URL", help="Use a Chroma server [env: RAG_CHROMA_URL]."
+    )
     @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
     @functools.wraps(func)
-    def wrapper(*args: Any, data_dir: Path | None, chroma_url: str | None, verbose: int, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any, data_dir: Path | None, chroma_url: str | None, verbose: int, **kwargs: Any
+    ) -> Any:
         level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
         try:
@@ -50,7 +54,9 @@ def common_options(func: F) -> F:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
-            click.secho("Interrupted. The index is consistent; run the command again to finish.", err=True)
+            click.secho(
+                "Interrupted. The index is consistent; run the command again to finish.", err=True
+            )
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
@@ -64,11 +70,27 @@ def main() -> None:
 
 @main.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--prune/--no-prune", default=True, show_default=True,
-              help="Remove indexed articles whose files are gone from the given paths.")
-@click.option("--chunk-size", type=int, envvar="RAG_CHUNK_SIZE", help="Characters per chunk [env: RAG_CHUNK_SIZE].")
-@click.option("--chunk-overlap", type=int, envvar="RAG_CHUNK_OVERLAP", help="Overlap [env: RAG_CHUNK_OVERLAP].")
-@click.option("--embedding-model", envvar="RAG_EMBEDDING_MODEL", help="Embedder [env: RAG_EMBEDDING_MODEL].")
+@click.option(
+    "--prune/--no-prune",
+    default=True,
+    show_default=True,
+    help="Remove indexed articles whose files are gone from the given paths.",
+)
+@click.option(
+    "--chunk-size",
+    type=int,
+    envvar="RAG_CHUNK_SIZE",
+    help="Characters per chunk [env: RAG_CHUNK_SIZE].",
+)
+@click.option(
+    "--chunk-overlap",
+    type=int,
+    envvar="RAG_CHUNK_OVERLAP",
+    help="Overlap [env: RAG_CHUNK_OVERLAP].",
+)
+@click.option(
+    "--embedding-model", envvar="RAG_EMBEDDING_MODEL", help="Embedder [env: RAG_EMBEDDING_MODEL]."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @common_options
@@ -87,9 +109,11 @@ def ingest_cmd(
     Re-running is incremental: unchanged articles cost nothing, changed ones are replaced,
     and (with --prune, the default) articles whose files vanished are removed.
     """
-    from rag.ingest import IngestProgress, ingest
+    from rag.ingest.pipeline import IngestProgress, ingest
 
-    settings = _settings(**base, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embedding_model=embedding_model)
+    settings = _settings(
+        **base, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embedding_model=embedding_model
+    )
     bar: Any = None
 
     def on_progress(p: IngestProgress) -> None:
@@ -99,7 +123,13 @@ def ingest_cmd(
         if bar is None:
             from tqdm import tqdm
 
-            bar = tqdm(total=p.chunks_total, unit="chunk", desc="Embedding", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(
+                total=p.chunks_total,
+                unit="chunk",
+                desc="Embedding",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         bar.set_postfix_str(f"files {p.files_done}/{p.files_total}", refresh=False)
         bar.update(p.chunks_done - bar.n)
 
@@ -138,7 +168,10 @@ def info_cmd(as_json: bool, base: dict[str, Any]) -> None:
         click.echo(f"LLM:        {info['llm']}")
         for check in info["checks"]:
             colour = "green" if check["ok"] else "red"
-            click.secho(f"  [{'ok' if check['ok'] else 'missing'}] {check['name']}: {check['detail']}", fg=colour)
+            click.secho(
+                f"  [{'ok' if check['ok'] else 'missing'}] {check['name']}: {check['detail']}",
+                fg=colour,
+            )
         click.echo("Settings:")
         for key, value in info["settings"].items():
             click.echo(f"  {key} = {value}")
@@ -177,26 +210,44 @@ def _print_answer(out: dict[str, Any]) -> None:
 
 def _json_ready(out: dict[str, Any]) -> dict[str, Any]:
     ready = dict(out)
-    ready["context"] = [{"page_content": d.page_content, "metadata": d.metadata} for d in out.get("context", [])]
+    ready["context"] = [
+        {"page_content": d.page_content, "metadata": d.metadata} for d in out.get("context", [])
+    ]
     ready.pop("chat_history", None)
     return ready
 
 
 def _llm_options(func: F) -> F:
-    func = click.option("--llm", envvar="RAG_LLM", help="bundled | extractive | llamacpp:PATH | openai:MODEL | ollama:MODEL [env: RAG_LLM].")(func)
-    func = click.option("--k", type=int, envvar="RAG_K", help="Passages given to the model [env: RAG_K].")(func)
+    func = click.option(
+        "--llm",
+        envvar="RAG_LLM",
+        help="bundled | extractive | llamacpp:PATH | openai:MODEL | ollama:MODEL [env: RAG_LLM].",
+    )(func)
+    func = click.option(
+        "--k", type=int, envvar="RAG_K", help="Passages given to the model [env: RAG_K]."
+    )(func)
     return func
 
 
 @main.command("ask")
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole output dict as JSON.")
-@click.option("--today", envvar="RAG_TODAY", help="Today's date for time-aware questions (YYYY-MM-DD).")
+@click.option(
+    "--today", envvar="RAG_TODAY", help="Today's date for time-aware questions (YYYY-MM-DD)."
+)
 @_llm_options
 @common_options
-def ask_cmd(question: str, as_json: bool, today: str | None, llm: str | None, k: int | None, base: dict[str, Any]) -> None:
+def ask_cmd(
+    question: str,
+    as_json: bool,
+    today: str | None,
+    llm: str | None,
+    k: int | None,
+    base: dict[str, Any],
+) -> None:
     """Answer one question from the indexed articles, with numbered sources."""
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
+    from rag.answer.result import AnswerFolder
 
     settings = _settings(**base, llm=llm, k=k)
     chain = build_chain(settings)
@@ -206,18 +257,14 @@ def ask_cmd(question: str, as_json: bool, today: str | None, llm: str | None, k:
     if as_json:
         click.echo(json.dumps(_json_ready(chain.invoke(payload)), indent=2, default=str))
         return
-    out: dict[str, Any] = {}
-    streamed = ""
     live = sys.stdout.isatty()  # stream tokens to a terminal; pipes get the verified answer only
+    folder = AnswerFolder()
     for event in chain.stream(payload):
-        if "answer" in event:
-            streamed += event["answer"]
-            if live:
-                click.echo(event["answer"], nl=False)
-        elif "final" in event:
-            out.update(event["final"])
-        else:
-            out.update(event)
+        token = folder.add(event)
+        if token and live:
+            click.echo(token, nl=False)
+    out: dict[str, Any] = dict(folder.result())
+    streamed = folder.streamed
     if live and streamed:
         click.echo()
         if out["answer"].strip() == streamed.strip():
@@ -228,12 +275,14 @@ def ask_cmd(question: str, as_json: bool, today: str | None, llm: str | None, k:
 
 
 @main.command("chat")
-@click.option("--today", envvar="RAG_TODAY", help="Today's date for time-aware questions (YYYY-MM-DD).")
+@click.option(
+    "--today", envvar="RAG_TODAY", help="Today's date for time-aware questions (YYYY-MM-DD)."
+)
 @_llm_options
 @common_options
 def chat_cmd(today: str | None, llm: str | None, k: int | None, base: dict[str, Any]) -> None:
     """A conversation in the terminal; follow-up questions use the history. Ctrl-D ends it."""
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
 
     settings = _settings(**base, llm=llm, k=k)
     chain = build_chain(settings)
@@ -247,12 +296,17 @@ def chat_cmd(today: str | None, llm: str | None, k: int | None, base: dict[str, 
         if not question.strip():
             break
         try:
-            out = chain.invoke({"input": question, "chat_history": history, **({"today": today} if today else {})})
+            out = chain.invoke(
+                {"input": question, "chat_history": history, **({"today": today} if today else {})}
+            )
         except RagError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             continue
         _print_answer(out)
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": out["answer"]}]
+        history += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": out["answer"]},
+        ]
 
 
 def _register_optional_commands() -> None:
@@ -261,8 +315,8 @@ def _register_optional_commands() -> None:
 
     for module, attr, name in (
         ("rag.ui.serve", "serve_cmd", "serve"),
-        ("evals.cli", "eval_cmd", "eval"),
-        ("rag.llm_server", "llm_server_cmd", "llm-server"),
+        ("rag.evals.cli", "eval_cmd", "eval"),
+        ("rag.models.server", "llm_server_cmd", "llm-server"),
     ):
         try:
             command = getattr(importlib.import_module(module), attr)

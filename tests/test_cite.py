@@ -3,21 +3,33 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
-from rag.cite import parse_markers, strip_markers, support, verify_answer
+from rag.answer.cite import parse_markers, strip_markers, support, verify_answer
 
 DOCS = [
-    Document(page_content="Stoltenberg met Vucic in Brussels on Wednesday. The talks were tense.",
-             metadata={"chunk_id": "a#1", "title": "Talks"}),
-    Document(page_content="KFOR is made up of 3,700 troops from 20 allied and 7 associated countries.",
-             metadata={"chunk_id": "a#2", "title": "KFOR"}),
-    Document(page_content="Kosovo proclaimed independence in 2008, which Serbia does not recognize.",
-             metadata={"chunk_id": "a#3", "title": "Independence"}),
+    Document(
+        page_content="Stoltenberg met Vucic in Brussels on Wednesday. The talks were tense.",
+        metadata={"chunk_id": "a#1", "title": "Talks"},
+    ),
+    Document(
+        page_content="KFOR is made up of 3,700 troops from 20 allied and 7 associated countries.",
+        metadata={"chunk_id": "a#2", "title": "KFOR"},
+    ),
+    Document(
+        page_content="Kosovo proclaimed independence in 2008, which Serbia does not recognize.",
+        metadata={"chunk_id": "a#3", "title": "Independence"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("a [1] b [2]", [1, 2]), ("x [1, 3]", [1, 3]), ("x [1][2]", [1, 2]), ("x [2-4]", [2, 3, 4]), ("none", [])],
+    [
+        ("a [1] b [2]", [1, 2]),
+        ("x [1, 3]", [1, 3]),
+        ("x [1][2]", [1, 2]),
+        ("x [2-4]", [2, 3, 4]),
+        ("none", []),
+    ],
 )
 def test_parse_markers(text: str, expected: list[int]) -> None:
     assert parse_markers(text) == expected
@@ -68,18 +80,29 @@ def test_strip_markers() -> None:
 
 
 def test_echoing_the_question_is_not_support() -> None:
-    docs = [Document(page_content="The use of Serbian licence plates in Kosovo was banned.", metadata={"chunk_id": "b#1"})]
+    docs = [
+        Document(
+            page_content="The use of Serbian licence plates in Kosovo was banned.",
+            metadata={"chunk_id": "b#1"},
+        )
+    ]
     question = "What currency does Kosovo use?"
-    assert support("Kosovo uses the euro.", docs[0].page_content) >= 0.5  # without the question: fooled
+    assert (
+        support("Kosovo uses the euro.", docs[0].page_content) >= 0.5
+    )  # without the question: fooled
     assert support("Kosovo uses the euro.", docs[0].page_content, question) == 0.0
     out = verify_answer("Kosovo uses the euro [1].", docs, question=question)
     assert not out.any_supported and out.citations == []
-    kept = verify_answer("KFOR has 3,700 troops [2].", DOCS, question="How many KFOR troops are there?")
+    kept = verify_answer(
+        "KFOR has 3,700 troops [2].", DOCS, question="How many KFOR troops are there?"
+    )
     assert [c.n for c in kept.citations] == [2]
 
 
 ABORTION = [
-    Document(page_content="Ohio voters will decide on Issue 1 on Tuesday.", metadata={"chunk_id": "o#1"}),
+    Document(
+        page_content="Ohio voters will decide on Issue 1 on Tuesday.", metadata={"chunk_id": "o#1"}
+    ),
     Document(
         page_content="France made history on Monday as the first country in the world to enshrine the right "
         "to abortion in its constitution. Parliament met at the Palace of Versailles.",
@@ -92,7 +115,10 @@ ABORTION_Q = "Which country became the first to enshrine abortion rights in its 
 def test_unsupported_trailing_detail_is_trimmed_not_the_whole_answer() -> None:
     raw = "France became the first country to enshrine abortion rights in its constitution on Monday, 2024-03-04 [1]."
     out = verify_answer(raw, ABORTION, question=ABORTION_Q)
-    assert out.answer == "France became the first country to enshrine abortion rights in its constitution on Monday [2]."
+    assert (
+        out.answer
+        == "France became the first country to enshrine abortion rights in its constitution on Monday [2]."
+    )
     assert out.trimmed == 1 and out.any_supported
     assert [c.n for c in out.citations] == [2]
     assert "2024" not in out.answer
@@ -113,9 +139,15 @@ def test_trimming_cuts_several_date_clauses_until_supported() -> None:
         # what is left after cutting only repeats the question
         ("The first country to enshrine abortion rights was Spain in 2024.", ABORTION_Q),
         # a tail without a date may be the answer itself: "The vote resulted" is no answer
-        ("The vote in parliament resulted in 780 votes in favour.", "How many votes did the bill get?"),
+        (
+            "The vote in parliament resulted in 780 votes in favour.",
+            "How many votes did the bill get?",
+        ),
         # when the question asks when, the date is the answer
-        ("France enshrined abortion rights in its constitution on 2024-03-04.", "When did France do it?"),
+        (
+            "France enshrined abortion rights in its constitution on 2024-03-04.",
+            "When did France do it?",
+        ),
     ],
 )
 def test_trimming_refuses_unsafe_or_empty_cuts(raw: str, question: str) -> None:

@@ -11,16 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.doc_formats import parse_date
-from rag.documents import (
-    Article,
-    Chunk,
-    LoadFailure,
-    article_id_for_path,
-    iter_articles,
-    load_file,
-    split_article,
-)
+from rag.dates import parse_date
+from rag.ingest.chunk import Chunk, split_article
+from rag.ingest.load import Article, LoadFailure, article_id_for_path, iter_articles, load_file
 from rag.text import split_sentences
 
 DATA = Path(__file__).resolve().parent / "data" / "formats"
@@ -390,7 +383,7 @@ def test_file_vanishing_and_duplicates(tmp_path: Path) -> None:
 def test_load_file_never_raises_on_parser_bugs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.documents as documents
+    import rag.ingest.load as documents
 
     def boom(*_: object) -> None:
         raise RuntimeError("parser exploded")

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from evals import metrics as M
-from evals.cli import eval_cmd
-from evals.report import compare, format_compare, format_table, write_report
-from evals.runner import run_suite
-from evals.suites import corpus_fingerprint, load_suite
 from rag.config import Settings
 from rag.errors import ConfigError
+from rag.evals import metrics as M
+from rag.evals.cli import eval_cmd
+from rag.evals.report import compare, format_compare, format_table, write_report
+from rag.evals.runner import run_suite
+from rag.evals.suites import corpus_fingerprint, load_suite
 from rag.testing import KeywordEmbedder
 from tests.conftest import REPO, SEED_ARTICLE
 
@@ -67,9 +67,20 @@ def test_refusal_heuristic() -> None:
 
 
 def test_citation_scores() -> None:
-    cits = [{"passage": "KFOR is made up of 3,700 troops"}, {"passage": "Vucic predicted a difficult meeting"}]
-    assert M.citation_scores(cits, ["3,700"]) == {"citation_precision": 0.5, "citation_coverage": 1.0}
-    assert M.citation_scores([{"passage": "3,700", "supported": False}], ["3,700"])["citation_coverage"] == 0.0
+    cits = [
+        {"passage": "KFOR is made up of 3,700 troops"},
+        {"passage": "Vucic predicted a difficult meeting"},
+    ]
+    assert M.citation_scores(cits, ["3,700"]) == {
+        "citation_precision": 0.5,
+        "citation_coverage": 1.0,
+    }
+    assert (
+        M.citation_scores([{"passage": "3,700", "supported": False}], ["3,700"])[
+            "citation_coverage"
+        ]
+        == 0.0
+    )
     assert M.citation_scores([], ["x"]) == {"citation_precision": None, "citation_coverage": 0.0}
     assert M.citation_scores(cits, []) == {"citation_precision": None, "citation_coverage": None}
 
@@ -84,29 +95,77 @@ def test_aggregates_never_nan() -> None:
 
 # --- suites ----------------------------------------------------------------------------------
 ARTICLES = [
-    {"id": "art-1", "title": "Volcano erupts in Iceland", "published": "2024-01-10",
-     "text": "A volcano erupted near Grindavik in Iceland. Lava reached the edge of the fishing town."},
-    {"id": "art-2", "title": "Taiwan election", "published": "2024-01-14",
-     "text": "Lai Ching-te won the presidential election in Taiwan with 40 percent of the vote."},
-    {"id": "art-3", "title": "Darts final", "published": "2024-01-04",
-     "text": "Luke Humphries beat Luke Littler to become the PDC world darts champion."},
+    {
+        "id": "art-1",
+        "title": "Volcano erupts in Iceland",
+        "published": "2024-01-10",
+        "text": "A volcano erupted near Grindavik in Iceland. Lava reached the edge of the fishing town.",
+    },
+    {
+        "id": "art-2",
+        "title": "Taiwan election",
+        "published": "2024-01-14",
+        "text": "Lai Ching-te won the presidential election in Taiwan with 40 percent of the vote.",
+    },
+    {
+        "id": "art-3",
+        "title": "Darts final",
+        "published": "2024-01-04",
+        "text": "Luke Humphries beat Luke Littler to become the PDC world darts champion.",
+    },
 ]
 QA = [
-    {"id": "q1", "question": "Which town did the lava reach?", "answers": ["Grindavik"], "evidence_ids": ["art-1"], "answerable": True},
-    {"id": "q2", "question": "Who won the election in Taiwan?", "answers": ["Lai Ching-te"], "evidence_ids": ["art-2"], "answerable": True},
-    {"id": "q3", "question": "Who won the darts world championship?", "answers": ["Luke Humphries"], "evidence_ids": ["art-3"], "answerable": True},
-    {"id": "q4", "question": "Who won the 2030 World Cup?", "answers": [], "evidence_ids": [], "answerable": False},
-    {"id": "q5", "question": "And what percentage did he get?", "answers": ["40 percent"], "evidence_ids": ["art-2"],
-     "answerable": True, "history": [{"role": "user", "content": "Who won the election in Taiwan?"},
-                                     {"role": "assistant", "content": "Lai Ching-te [1]."}]},
+    {
+        "id": "q1",
+        "question": "Which town did the lava reach?",
+        "answers": ["Grindavik"],
+        "evidence_ids": ["art-1"],
+        "answerable": True,
+    },
+    {
+        "id": "q2",
+        "question": "Who won the election in Taiwan?",
+        "answers": ["Lai Ching-te"],
+        "evidence_ids": ["art-2"],
+        "answerable": True,
+    },
+    {
+        "id": "q3",
+        "question": "Who won the darts world championship?",
+        "answers": ["Luke Humphries"],
+        "evidence_ids": ["art-3"],
+        "answerable": True,
+    },
+    {
+        "id": "q4",
+        "question": "Who won the 2030 World Cup?",
+        "answers": [],
+        "evidence_ids": [],
+        "answerable": False,
+    },
+    {
+        "id": "q5",
+        "question": "And what percentage did he get?",
+        "answers": ["40 percent"],
+        "evidence_ids": ["art-2"],
+        "answerable": True,
+        "history": [
+            {"role": "user", "content": "Who won the election in Taiwan?"},
+            {"role": "assistant", "content": "Lai Ching-te [1]."},
+        ],
+    },
 ]
 
 
-def make_suite(root: Path, qa: list[dict[str, Any]] = QA, articles: list[dict[str, Any]] = ARTICLES) -> Path:
+def make_suite(
+    root: Path, qa: list[dict[str, Any]] = QA, articles: list[dict[str, Any]] = ARTICLES
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "qa.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qa))
     (root / "corpus.jsonl").write_text("".join(json.dumps(a) + "\n" for a in articles))
-    (root / "qa_meta.jsonl").write_text("".join(json.dumps({"id": q["id"], "question_date": "2024-01-19"}) + "\n" for q in qa))
+    (root / "qa_meta.jsonl").write_text(
+        "".join(json.dumps({"id": q["id"], "question_date": "2024-01-19"}) + "\n" for q in qa)
+    )
     return root
 
 
@@ -120,8 +179,11 @@ def test_load_suite(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("line", "error"),
-    [("{not json", "not valid JSON"), ('{"id": "x"}', "missing 'question'"),
-     ('{"question": "q", "history": [{"role": "robot"}]}', "history")],
+    [
+        ("{not json", "not valid JSON"),
+        ('{"id": "x"}', "missing 'question'"),
+        ('{"question": "q", "history": [{"role": "robot"}]}', "history"),
+    ],
 )
 def test_bad_suites(tmp_path: Path, line: str, error: str) -> None:
     (tmp_path / "qa.jsonl").write_text(line + "\n")
@@ -141,11 +203,13 @@ def test_fingerprint_tracks_corpus_and_chunking(tmp_path: Path, settings: Settin
 
 
 def test_seed_suite(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.documents import article_id_for_path, iter_articles
+    from rag.ingest.load import article_id_for_path, iter_articles
 
     monkeypatch.chdir(REPO)
     suite = load_suite(SEED)
-    assert suite.cases[0].question == "How many KFOR troops are there?" and suite.cases[0].answers == ["3,700"]
+    assert suite.cases[0].question == "How many KFOR troops are there?" and suite.cases[
+        0
+    ].answers == ["3,700"]
     answerable = [c for c in suite.cases if c.answerable]
     assert len(answerable) >= 30
     assert len([c for c in suite.cases if not c.answerable]) >= 8
@@ -172,7 +236,14 @@ class FakeChain:
         if "2030" in question:
             yield {"standalone_question": question}
             yield {"context": []}
-            yield {"final": {"answer": "The articles don't say.", "citations": [], "refused": True, "timings": {}}}
+            yield {
+                "final": {
+                    "answer": "The articles don't say.",
+                    "citations": [],
+                    "refused": True,
+                    "timings": {},
+                }
+            }
             return
         if "explode" in question:
             raise RuntimeError("boom")
@@ -182,9 +253,22 @@ class FakeChain:
         text = docs[0].page_content if docs else ""
         for word in text.split()[:3]:
             yield {"answer": word + " "}
-        yield {"final": {"answer": text + " [1]", "refused": False, "timings": {},
-                         "citations": [{"n": 1, "chunk_id": docs[0].id, "article_id": docs[0].metadata["article_id"],
-                                        "passage": text, "supported": True}]}}
+        yield {
+            "final": {
+                "answer": text + " [1]",
+                "refused": False,
+                "timings": {},
+                "citations": [
+                    {
+                        "n": 1,
+                        "chunk_id": docs[0].id,
+                        "article_id": docs[0].metadata["article_id"],
+                        "passage": text,
+                        "supported": True,
+                    }
+                ],
+            }
+        }
 
 
 @pytest.fixture
@@ -192,8 +276,9 @@ def suite_dir(tmp_path: Path) -> Path:
     return make_suite(tmp_path / "suite")
 
 
-def test_retrieval_only_run_builds_and_reuses_the_suite_index(suite_dir: Path, settings: Settings,
-                                                              fake_embedder: KeywordEmbedder) -> None:
+def test_retrieval_only_run_builds_and_reuses_the_suite_index(
+    suite_dir: Path, settings: Settings, fake_embedder: KeywordEmbedder
+) -> None:
     report = run_suite(suite_dir, settings, retrieval_only=True, embedder=fake_embedder)
     summary = report["systems"]["rag"]["summary"]
     assert report["mode"] == "retrieval" and summary["answerable"] == 4 and summary["errors"] == 0
@@ -206,18 +291,27 @@ def test_retrieval_only_run_builds_and_reuses_the_suite_index(suite_dir: Path, s
     assert fake_embedder.texts_encoded == encoded  # no re-ingest
 
 
-def test_answer_mode_with_fake_chain_and_a_failing_question(suite_dir: Path, settings: Settings,
-                                                             fake_embedder: KeywordEmbedder) -> None:
-    qa = [*QA, {"id": "q6", "question": "Will this explode?", "answers": ["x"], "evidence_ids": ["art-1"]}]
+def test_answer_mode_with_fake_chain_and_a_failing_question(
+    suite_dir: Path, settings: Settings, fake_embedder: KeywordEmbedder
+) -> None:
+    qa = [
+        *QA,
+        {"id": "q6", "question": "Will this explode?", "answers": ["x"], "evidence_ids": ["art-1"]},
+    ]
     make_suite(suite_dir, qa)
-    from evals.suites import suite_settings
-    from rag.retrieve import build_retriever
+    from rag.evals.suites import suite_settings
+    from rag.retrieve.hybrid import build_retriever
 
     cfg = suite_settings(load_suite(suite_dir), settings, embedder=fake_embedder)
     retriever = build_retriever(cfg, embedder=fake_embedder)
     seen: list[int] = []
-    report = run_suite(suite_dir, settings, chain=FakeChain(retriever), retriever=retriever,
-                       progress=lambda done, total, label: seen.append(done))
+    report = run_suite(
+        suite_dir,
+        settings,
+        chain=FakeChain(retriever),
+        retriever=retriever,
+        progress=lambda done, total, label: seen.append(done),
+    )
     rag = report["systems"]["rag"]
     s = rag["summary"]
     assert s["errors"] == 1 and s["refused_unanswerable"] == 1.0 and s["refused_answerable"] == 0.0
@@ -229,18 +323,27 @@ def test_answer_mode_with_fake_chain_and_a_failing_question(suite_dir: Path, set
     assert s["judge"] is None
 
 
-def test_judge_and_tutorial_baseline(suite_dir: Path, settings: Settings, fake_embedder: KeywordEmbedder) -> None:
+def test_judge_and_tutorial_baseline(
+    suite_dir: Path, settings: Settings, fake_embedder: KeywordEmbedder
+) -> None:
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from evals.suites import suite_settings
-    from rag.retrieve import build_retriever
+    from rag.evals.suites import suite_settings
+    from rag.retrieve.hybrid import build_retriever
 
     cfg = suite_settings(load_suite(suite_dir), settings, embedder=fake_embedder)
     retriever = build_retriever(cfg, embedder=fake_embedder)
     llm = FakeListChatModel(responses=["I don't know.", "Lai Ching-te won."] * 10)
     judge = FakeListChatModel(responses=["YES"] * 20)
-    report = run_suite(suite_dir, settings, chain=FakeChain(retriever), retriever=retriever, llm=llm,
-                       baseline="tutorial", judge=judge)
+    report = run_suite(
+        suite_dir,
+        settings,
+        chain=FakeChain(retriever),
+        retriever=retriever,
+        llm=llm,
+        baseline="tutorial",
+        judge=judge,
+    )
     assert set(report["systems"]) == {"rag", "tutorial"}
     assert report["systems"]["rag"]["summary"]["judge"] == 1.0
     tut = report["systems"]["tutorial"]["summary"]
@@ -252,15 +355,29 @@ def test_judge_and_tutorial_baseline(suite_dir: Path, settings: Settings, fake_e
 # --- reports ---------------------------------------------------------------------------------
 def fake_report(hit: float, correct: list[float]) -> dict[str, Any]:
     questions = [
-        {"id": f"q{i}", "question": f"question {i}", "answerable": True, "error": None, "answer": "a",
-         "retrieval_ms": 10.0 + i, "total_ms": 100.0 + i, "ttft_ms": 50.0,
-         "metrics": {"hit@5": hit, "hit@10": hit, "correct": c}}
+        {
+            "id": f"q{i}",
+            "question": f"question {i}",
+            "answerable": True,
+            "error": None,
+            "answer": "a",
+            "retrieval_ms": 10.0 + i,
+            "total_ms": 100.0 + i,
+            "ttft_ms": 50.0,
+            "metrics": {"hit@5": hit, "hit@10": hit, "correct": c},
+        }
         for i, c in enumerate(correct)
     ]
-    from evals.runner import summarize
+    from rag.evals.runner import summarize
 
-    return {"suite": "demo", "mode": "answer", "created": "now", "seconds": 1, "settings": {"k": 5},
-            "systems": {"rag": {"summary": summarize(questions), "questions": questions}}}
+    return {
+        "suite": "demo",
+        "mode": "answer",
+        "created": "now",
+        "seconds": 1,
+        "settings": {"k": 5},
+        "systems": {"rag": {"summary": summarize(questions), "questions": questions}},
+    }
 
 
 def test_write_report_and_table(tmp_path: Path) -> None:
@@ -284,17 +401,31 @@ def test_compare_reports_deltas_and_flips(tmp_path: Path) -> None:
     assert "WORSE" in format_compare(result)
     write_report(old, tmp_path / "a")
     write_report(new, tmp_path / "b")
-    out = CliRunner().invoke(eval_cmd, ["--compare", str(tmp_path / "a" / "report.json"), str(tmp_path / "b" / "report.json")])
+    out = CliRunner().invoke(
+        eval_cmd,
+        ["--compare", str(tmp_path / "a" / "report.json"), str(tmp_path / "b" / "report.json")],
+    )
     assert out.exit_code == 0, out.output
     assert "flipped: 3" in out.output
 
 
-def test_cli_retrieval_only(suite_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.models
+def test_cli_retrieval_only(
+    suite_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.models.embedder
 
-    monkeypatch.setattr(rag.models, "load_embedder", lambda settings: KeywordEmbedder())
-    out = CliRunner().invoke(eval_cmd, [str(suite_dir), "--retrieval-only", "--data-dir", str(tmp_path / "d"),
-                                        "--out", str(tmp_path / "rep")])
+    monkeypatch.setattr(rag.models.embedder, "load_embedder", lambda settings: KeywordEmbedder())
+    out = CliRunner().invoke(
+        eval_cmd,
+        [
+            str(suite_dir),
+            "--retrieval-only",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--out",
+            str(tmp_path / "rep"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "article hit@5" in out.output and (tmp_path / "rep" / "report.png").is_file()
     assert CliRunner().invoke(eval_cmd, []).exit_code != 0
@@ -311,14 +442,18 @@ def test_seed_suite_retrieval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert kfor["question"] == "How many KFOR troops are there?"
 
 
-def realtimeqa_subset(source: Path, target: Path, questions: int = 40, distractors: int = 160) -> Path:
+def realtimeqa_subset(
+    source: Path, target: Path, questions: int = 40, distractors: int = 160
+) -> Path:
     """A small suite (in tmp, never in the project): the first answerable questions, their
     evidence articles and a fixed set of other articles, so the index builds in a minute."""
     qa = [json.loads(line) for line in (source / "qa.jsonl").open()]
     qa = [q for q in qa if q["answerable"]][:questions]
     wanted = {e for q in qa for e in q["evidence_ids"]}
     corpus = [json.loads(line) for line in (source / "corpus.jsonl").open()]
-    keep = [a for a in corpus if a["id"] in wanted] + [a for a in corpus if a["id"] not in wanted][:distractors]
+    keep = [a for a in corpus if a["id"] in wanted] + [a for a in corpus if a["id"] not in wanted][
+        :distractors
+    ]
     target.mkdir(parents=True)
     (target / "qa.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qa))
     (target / "corpus.jsonl").write_text("".join(json.dumps(a) + "\n" for a in keep))

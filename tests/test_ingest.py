@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.index import Index
-from rag.ingest import IngestProgress, ingest
-from rag.store import open_store
+from rag.index.snapshot import Index
+from rag.index.store import open_store
+from rag.ingest.pipeline import IngestProgress, ingest
 from rag.testing import KeywordEmbedder
 
 from .conftest import SEED_ARTICLE
@@ -41,7 +41,9 @@ def _state(settings: Settings) -> tuple[dict[str, str], set[str]]:
     return {a.id: a.hash for a in manifest.values()}, store.all_chunk_ids()
 
 
-def test_ingest_twice_is_idempotent(settings: Settings, corpus_dir: Path, fake_embedder: KeywordEmbedder) -> None:
+def test_ingest_twice_is_idempotent(
+    settings: Settings, corpus_dir: Path, fake_embedder: KeywordEmbedder
+) -> None:
     first = ingest([corpus_dir], settings, embedder=fake_embedder)
     assert len(first.added) == 1 and first.chunks_added > 0 and not first.failed
     state = _state(settings)
@@ -74,7 +76,9 @@ def test_changed_article_is_replaced_without_duplicates(
     assert not any("3,700 troops" in t for t in texts)
 
 
-def test_deleted_file_is_pruned_unless_no_prune(settings: Settings, tmp_path: Path, fake_embedder: KeywordEmbedder) -> None:
+def test_deleted_file_is_pruned_unless_no_prune(
+    settings: Settings, tmp_path: Path, fake_embedder: KeywordEmbedder
+) -> None:
     folder = tmp_path / "articles"
     paths = _write_articles(folder, 3)
     ingest([folder], settings, embedder=fake_embedder)
@@ -90,7 +94,9 @@ def test_deleted_file_is_pruned_unless_no_prune(settings: Settings, tmp_path: Pa
     assert all("article-0000" not in cid for cid in chunk_ids)
 
 
-def test_prune_only_touches_the_given_paths(settings: Settings, tmp_path: Path, fake_embedder: KeywordEmbedder) -> None:
+def test_prune_only_touches_the_given_paths(
+    settings: Settings, tmp_path: Path, fake_embedder: KeywordEmbedder
+) -> None:
     _write_articles(tmp_path / "a", 2)
     _write_articles(tmp_path / "b", 2, start=10)
     ingest([tmp_path / "a"], settings, embedder=fake_embedder)
@@ -106,7 +112,9 @@ def test_broken_file_is_reported_and_keeps_its_previous_version(
     ingest([folder], settings, embedder=fake_embedder)
     paths[0].write_bytes(b"\x00\x01\x02 binary junk \xff\xfe" * 50)
     (folder / "empty.txt").write_text("", encoding="utf-8")
-    (folder / "bad.jsonl").write_text('{"title": "ok", "text": "Fine record."}\n{not json\n', encoding="utf-8")
+    (folder / "bad.jsonl").write_text(
+        '{"title": "ok", "text": "Fine record."}\n{not json\n', encoding="utf-8"
+    )
 
     report = ingest([folder], settings, embedder=fake_embedder)
     reasons = {Path(f.path).name: f.reason for f in report.failed}
@@ -137,7 +145,9 @@ def test_interrupted_ingest_leaves_previous_index_usable(
     # change every article and add many more, then interrupt after the first committed group
     _write_articles(folder, 300)
     for path in sorted(folder.glob("*.txt"))[:5]:
-        path.write_text(path.read_text(encoding="utf-8") + "\nA late correction was added.\n", encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8") + "\nA late correction was added.\n", encoding="utf-8"
+        )
 
     def interrupt(p: IngestProgress) -> None:
         if p.chunks_done > 0:
@@ -189,25 +199,45 @@ def test_killed_process_then_rerun_is_consistent(tmp_path: Path) -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "rag", "ingest", str(folder), "--json", "-q"],
-        env=env, capture_output=True, text=True, timeout=600, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     report = json.loads(done.stdout)
     assert report["articles_total"] == 1500 and report["failed"] == []
     again = subprocess.run(
         [sys.executable, "-m", "rag", "ingest", str(folder), "--json", "-q"],
-        env=env, capture_output=True, text=True, timeout=600, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     assert json.loads(again.stdout)["unchanged"] == 1500
     store = open_store(settings)
     assert store.all_chunk_ids() == {cid for a in store.manifest().values() for cid in a.chunk_ids}
 
 
-def test_json_records_use_their_ids_and_metadata(settings: Settings, tmp_path: Path, fake_embedder: KeywordEmbedder) -> None:
+def test_json_records_use_their_ids_and_metadata(
+    settings: Settings, tmp_path: Path, fake_embedder: KeywordEmbedder
+) -> None:
     path = tmp_path / "news.jsonl"
     records = [
-        {"id": "n-1", "title": "Storm hits coast", "text": "A storm hit the coast on Monday. Power failed.",
-         "source": "Example Times", "url": "https://example.com/1", "published": "2024-01-05"},
-        {"id": "n-2", "title": "Election results", "text": "The incumbent won the election with 54 percent."},
+        {
+            "id": "n-1",
+            "title": "Storm hits coast",
+            "text": "A storm hit the coast on Monday. Power failed.",
+            "source": "Example Times",
+            "url": "https://example.com/1",
+            "published": "2024-01-05",
+        },
+        {
+            "id": "n-2",
+            "title": "Election results",
+            "text": "The incumbent won the election with 54 percent.",
+        },
     ]
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
     ingest([path], settings, embedder=fake_embedder)
@@ -223,7 +253,9 @@ def test_json_records_use_their_ids_and_metadata(settings: Settings, tmp_path: P
     assert ingest([path], settings, embedder=fake_embedder).removed == ["n-2"]
 
 
-def test_chunks_carry_offsets_into_the_cleaned_article(settings: Settings, fake_embedder: KeywordEmbedder) -> None:
+def test_chunks_carry_offsets_into_the_cleaned_article(
+    settings: Settings, fake_embedder: KeywordEmbedder
+) -> None:
     ingest([SEED_ARTICLE], settings, embedder=fake_embedder)
     store = open_store(settings)
     chunks = sorted(store.iter_chunks(), key=lambda c: c[2]["chunk_index"])
@@ -246,7 +278,9 @@ def test_sweep_leaves_another_writers_uncommitted_chunks_alone(
     article_ids = set(store.manifest())
     own = next(a for a in article_ids if a.endswith("article-0001.txt"))
     mine_orphan = f"{own}#00000000deadbeef"  # left by an interrupted run of this folder
-    store.upsert_chunks([foreign, mine_orphan], vector * 2, ["in flight", "stale"], [{"article_id": "x"}] * 2)
+    store.upsert_chunks(
+        [foreign, mine_orphan], vector * 2, ["in flight", "stale"], [{"article_id": "x"}] * 2
+    )
     ingest([tmp_path / "mine"], settings, embedder=fake_embedder)
     ids = store.all_chunk_ids()
     assert foreign in ids  # another writer's chunks, unnamed until its manifest lands

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.chain import build_chain
+from rag.answer.chain import build_chain
 from rag.config import Settings
-from rag.ingest import ingest
+from rag.ingest.pipeline import ingest
 
 from .conftest import CORPUS
 
@@ -59,7 +59,7 @@ llm_only = pytest.mark.skipif(not _bundled_available(), reason="llama-cpp-python
 
 @pytest.fixture(scope="module")
 def llm_chain(seed_data: Path):  # type: ignore[no-untyped-def]
-    from rag.llms import bundled_model_path
+    from rag.models.bundled import bundled_model_path
 
     repo_data = Path(__file__).resolve().parent.parent / ".rag"
     settings = _settings(seed_data, "bundled")
@@ -74,7 +74,9 @@ def llm_chain(seed_data: Path):  # type: ignore[no-untyped-def]
 @llm_only
 @pytest.mark.llm
 def test_bundled_llm_answers_kfor_with_a_verified_citation(llm_chain) -> None:  # type: ignore[no-untyped-def]
-    events = list(llm_chain.stream({"input": "How many KFOR troops are there?", "chat_history": []}))
+    events = list(
+        llm_chain.stream({"input": "How many KFOR troops are there?", "chat_history": []})
+    )
     kinds = [next(iter(e)) for e in events]
     assert kinds.index("context") < kinds.index("answer")  # sources before the first token
     final = events[-1]["final"]
@@ -87,9 +89,14 @@ def test_bundled_llm_answers_kfor_with_a_verified_citation(llm_chain) -> None:  
 def test_bundled_llm_follow_up_in_context(llm_chain) -> None:  # type: ignore[no-untyped-def]
     history = [
         {"role": "user", "content": "How many KFOR troops are there?"},
-        {"role": "assistant", "content": "KFOR is made up of 3,700 troops from 20 allied and 7 associated countries [1]."},
+        {
+            "role": "assistant",
+            "content": "KFOR is made up of 3,700 troops from 20 allied and 7 associated countries [1].",
+        },
     ]
-    out = llm_chain.invoke({"input": "Who is the secretary general that mentioned them?", "chat_history": history})
+    out = llm_chain.invoke(
+        {"input": "Who is the secretary general that mentioned them?", "chat_history": history}
+    )
     assert not out["refused"]
     assert "Stoltenberg" in out["answer"]
     assert out["citations"] and all(c["supported"] for c in out["citations"])
@@ -111,25 +118,37 @@ def test_two_app_processes_share_one_model_server(llm_chain, seed_data: Path) ->
     import subprocess
     import sys
 
-    from rag.llms import bundled_model_path
+    from rag.models.bundled import bundled_model_path
 
     from .conftest import _free_port, stop_process, subprocess_env, wait_for_http
 
-    model = bundled_model_path(_settings(seed_data, "bundled"))  # assembled by the llm_chain fixture
+    model = bundled_model_path(
+        _settings(seed_data, "bundled")
+    )  # assembled by the llm_chain fixture
     port = _free_port()
     base = f"http://127.0.0.1:{port}/v1"
     server = subprocess.Popen(
         [sys.executable, "-m", "rag", "llm-server", "--port", str(port), "--model", str(model)],
-        env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         models = json.loads(wait_for_http(f"{base}/models", server, 120, "rag llm-server"))
         assert models["data"][0]["id"] == "bundled"
-        env = subprocess_env(RAG_DATA_DIR=str(seed_data), RAG_LLM="openai:bundled", RAG_LLM_BASE_URL=base)
+        env = subprocess_env(
+            RAG_DATA_DIR=str(seed_data), RAG_LLM="openai:bundled", RAG_LLM_BASE_URL=base
+        )
         questions = ["How many KFOR troops are there?", "How many troops does KFOR have?"]
         apps = [
-            subprocess.Popen([sys.executable, "-m", "rag", "ask", q, "--json"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-m", "rag", "ask", q, "--json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for q in questions
         ]
         outs = [app.communicate(timeout=300) for app in apps]

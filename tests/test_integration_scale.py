@@ -23,12 +23,12 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from rag.bm25 import BM25Index
+from rag.answer.prompts import NOT_FOUND
 from rag.config import Settings
-from rag.index import bm25_path
-from rag.ingest import ingest
-from rag.prompts import NOT_FOUND
-from rag.store import ChunkStore, open_store
+from rag.index.bm25 import BM25Index
+from rag.index.snapshot import bm25_path
+from rag.index.store import ChunkStore, open_store
+from rag.ingest.pipeline import ingest
 
 from .conftest import subprocess_env
 
@@ -111,7 +111,7 @@ for line in sys.stdin:
 SAVER = r"""
 import json, sys
 from pathlib import Path
-from rag.bm25 import BM25Index
+from rag.index.bm25 import BM25Index
 
 path, generation = Path(sys.argv[1]), int(sys.argv[2])
 ids = [f"chunk-{i}" for i in range(2000)]
@@ -378,7 +378,7 @@ def test_concurrent_commits_from_two_processes_never_share_a_generation(
         """
         import json, sys
         from rag.config import Settings
-        from rag.store import open_store
+        from rag.index.store import open_store
         store = open_store(Settings())
         print(json.dumps([store.bump_generation() for _ in range(25)]))
         """
@@ -396,7 +396,9 @@ def test_concurrent_commits_from_two_processes_never_share_a_generation(
     # readers only compare generations for equality)
 
 
-def test_parallel_ingest_workers_on_disjoint_folders_share_one_server(chroma_server: str, tmp_path: Path) -> None:
+def test_parallel_ingest_workers_on_disjoint_folders_share_one_server(
+    chroma_server: str, tmp_path: Path
+) -> None:
     """Two `rag ingest` processes, one folder each, at once: both commit, neither prunes the other."""
     folders = []
     for name, count in (("east", 6), ("west", 5)):
@@ -409,10 +411,17 @@ def test_parallel_ingest_workers_on_disjoint_folders_share_one_server(chroma_ser
                 encoding="utf-8",
             )
         folders.append(folder)
-    env = subprocess_env(RAG_CHROMA_URL=chroma_server, RAG_DATA_DIR=str(tmp_path / "data"), RAG_EMBEDDING_THREADS="1")
+    env = subprocess_env(
+        RAG_CHROMA_URL=chroma_server, RAG_DATA_DIR=str(tmp_path / "data"), RAG_EMBEDDING_THREADS="1"
+    )
     procs = [
-        subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(f), "--json", "-q"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "rag", "ingest", str(f), "--json", "-q"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for f in folders
     ]
     outs = [p.communicate(timeout=STARTUP_S) for p in procs]
@@ -426,8 +435,10 @@ def test_parallel_ingest_workers_on_disjoint_folders_share_one_server(chroma_ser
     assert len(manifest) == 11
     live = sorted(cid for a in manifest.values() for cid in a.chunk_ids)
     assert sorted(store.all_chunk_ids()) == live
-    from rag.index import Index
+    from rag.index.snapshot import Index
 
-    snapshot = Index(Settings(chroma_url=chroma_server, data_dir=tmp_path / "reader"), store).snapshot()
+    snapshot = Index(
+        Settings(chroma_url=chroma_server, data_dir=tmp_path / "reader"), store
+    ).snapshot()
     assert snapshot.generation == store.generation() and sorted(snapshot.bm25.ids) == live
     assert len(snapshot.articles) == 11

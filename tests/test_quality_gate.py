@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.runner import run_suite
 from rag.config import Settings
+from rag.evals.runner import run_suite
 
 from .conftest import REPO
 
@@ -28,7 +28,9 @@ EXTRACTIVE_FLOORS = {"correct": 0.62, "citation_precision": 0.80, "refused_unans
 EXTRACTIVE_CEILINGS = {"refused_answerable": 0.25}
 
 
-def test_seed_suite_extractive_quality_floors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_suite_extractive_quality_floors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     report = run_suite(SEED, Settings(data_dir=tmp_path / "data", llm="extractive"))
     s = report["systems"]["rag"]["summary"]

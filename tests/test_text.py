@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.text import clean_body, host_of, normalize, pack_spans, split_sentences
+from rag.ingest.chunk import pack_spans
+from rag.ingest.clean import clean_body, host_of
+from rag.text import normalize, split_sentences
 
 SEED = Path(__file__).resolve().parent.parent / "corpus" / "nato-kosovo-kfor.txt"
 

@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from rag.timeparse import DateWindow, parse_time
+from rag.retrieve.timeparse import DateWindow, parse_time
 
 FRIDAY = date(2024, 1, 19)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from rag.answer.result import AnswerFolder
 from rag.errors import ConfigError, RagError
 from rag.ui import render
 from rag.ui.assets import APP_CSS, APP_HEAD
@@ -101,7 +102,7 @@ class _LazyChain:
         if self._chain is None:
             with self._lock:
                 if self._chain is None:
-                    from rag.chain import build_chain
+                    from rag.answer.chain import build_chain
 
                     self._chain = build_chain(self.settings)
         return self._chain
@@ -155,8 +156,9 @@ class ChatHandlers:
         )
         last = time.monotonic()
         try:
-            got_final = False
+            folder = AnswerFolder()
             for event in self.chain.get().stream({"input": question, "chat_history": history}):
+                token = folder.add(event)
                 if "standalone_question" in event:
                     turn["standalone"] = event["standalone_question"]
                 if "context" in event:
@@ -168,16 +170,14 @@ class ChatHandlers:
                         gr.skip(),
                     )
                     last = time.monotonic()
-                if "answer" in event:
-                    turn["answer"] += str(event["answer"] or "")
+                if token is not None:
+                    turn["answer"] = folder.streamed
                     if time.monotonic() - last >= _STREAM_INTERVAL:
                         yield chat_messages(turns, i), turns, gr.skip(), gr.skip()
                         last = time.monotonic()
-                if "final" in event:
-                    apply_final(turn, event["final"] or {})
-                    got_final = True
-            if not got_final:
+            if not folder.complete:
                 raise RagError("The answer ended before it was complete.")
+            apply_final(turn, folder.result())
             turn["pending"] = False
         except RagError as exc:
             logger.warning("answer failed: %s", exc)

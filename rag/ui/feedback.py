@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.cite import SOURCE_KEYS
+from rag.answer.cite import SOURCE_KEYS
 
 __all__ = ["FeedbackLog", "feedback_record", "rating_of"]
 
@@ -33,10 +33,7 @@ def rating_of(liked: Any) -> str:
 def feedback_record(turn: Mapping[str, Any], rating: str) -> dict[str, Any]:
     """What one vote stores: the question, the answer shown, its citations, a UTC timestamp."""
     citations = [
-        {
-            k: c.get(k)
-            for k in (*SOURCE_KEYS, "quote", "supported")
-        }
+        {k: c.get(k) for k in (*SOURCE_KEYS, "quote", "supported")}
         for c in turn.get("citations") or []
     ]
     return {

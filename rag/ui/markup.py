@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from rag.cite import SOURCE_KEYS
+from rag.answer.cite import SOURCE_KEYS
 
 __all__ = [
     "Passage",

@@ -153,7 +153,7 @@ def ingest_uploads(
     outcome: dict[str, Any] = {}
 
     def work() -> None:
-        from rag.ingest import ingest
+        from rag.ingest.pipeline import ingest
 
         try:
             with lock:

@@ -1,0 +1,411 @@
+"""The answering chain: condense → retrieve → (gate) → answer (streamed) → verify citations.
+
+``build_chain()`` returns a LangChain ``Runnable``. Input: ``{"input": str, "chat_history":
+[...], "today": date | "YYYY-MM-DD" (optional), "filters": {...} (optional)}``.
+
+``stream()`` yields events in order: ``{"standalone_question"}``, ``{"context"}`` (the numbered
+passages, before the first token), ``{"answer": token}`` deltas, and one ``{"final": {...}}``
+holding the verified answer, citations, ``refused``, ``timings`` and ``model``.
+``invoke()`` returns one dict with ``answer`` (verified), ``citations``, ``context``,
+``standalone_question``, ``refused``, ``timings``, ``model``, ``evidence``.
+
+Why a custom ``Runnable`` rather than ``RunnablePassthrough.assign`` plumbing: the answer is
+streamed token by token and *then* rewritten by citation verification, which a pure
+assign-chain can only express by giving up streaming. Each step still runs as a child run
+named ``condense_question``, ``retrieve`` and ``answer``, so traces read the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import CallbackManagerForChainRun
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import patch_config
+from langchain_core.runnables.utils import AddableDict
+
+from rag.answer.cite import verify_answer
+from rag.answer.evidence import assess_evidence, is_refusal_text
+from rag.answer.extractive import extractive_answer, select_sentences
+from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, NOT_FOUND, format_passages
+from rag.answer.question import is_small_talk, keyword_rewrite, needs_rewrite, normalize_history
+from rag.answer.result import fold_events
+from rag.dates import require_date
+from rag.errors import InputError, ModelError, RagError
+
+if TYPE_CHECKING:
+    from langchain_core.retrievers import BaseRetriever
+
+    from rag.config import Settings
+
+__all__ = ["RagChain", "SMALL_TALK_REPLY", "build_chain"]
+
+logger = logging.getLogger(__name__)
+
+SMALL_TALK_REPLY = (
+    "Hello! Ask me anything about the articles in the corpus and I'll answer with citations."
+)
+
+
+class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
+    """Retrieval-augmented answering with verified citations. Build with :func:`build_chain`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: BaseRetriever,
+        llm: BaseChatModel | None,
+        *,
+        model_name: str,
+        embedder: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.llm = llm
+        self.model_name = model_name
+        self.embedder = embedder
+        self.name = "rag_chain"
+
+    # --- Runnable interface --------------------------------------------------------------
+    @property
+    def InputType(self) -> type:  # noqa: N802 - LangChain's name
+        return dict
+
+    @property
+    def OutputType(self) -> type:  # noqa: N802
+        return dict
+
+    def stream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[dict[str, Any]]:
+        yield from self._transform_stream_with_config(
+            iter([input]), self._run, config, run_type="chain"
+        )
+
+    def invoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return dict(fold_events(self.stream(input, config, **kwargs)))
+
+    async def astream(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        # The work is CPU-bound in a local model: run the sync stream in a thread and hand
+        # events over as they come, so an async host stays responsive.
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+
+        def pump() -> None:
+            try:
+                for event in self.stream(input, config, **kwargs):
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+            except BaseException as exc:  # re-raised in the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        threading.Thread(target=pump, daemon=True, name="rag-astream").start()
+        while True:
+            item = await queue.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self.invoke, input, config, **kwargs)
+
+    # --- the steps -----------------------------------------------------------------------
+    def _check_input(
+        self, payload: Any
+    ) -> tuple[str, list[Any], date | None, dict[str, Any] | None]:
+        if isinstance(payload, str):
+            payload = {"input": payload}
+        if not isinstance(payload, dict):
+            msg = "The chain takes a dict like {'input': 'question', 'chat_history': []}."
+            raise InputError(msg)
+        question = str(payload.get("input") or payload.get("question") or "").strip()
+        if not question:
+            raise InputError("The question is empty.", hint="Type a question about the articles.")
+        if len(question) > self.settings.max_question_chars:
+            msg = f"The question is {len(question)} characters long; the limit is {self.settings.max_question_chars}."
+            raise InputError(msg, hint="Shorten it, or raise RAG_MAX_QUESTION_CHARS.")
+        history = normalize_history(payload.get("chat_history"))
+        today = require_date(payload.get("today"), "'today'") or self.settings.today
+        return question, history, today, payload.get("filters")
+
+    def _condense(self, question: str, history: list[Any], child: RunnableConfig) -> str:
+        if not needs_rewrite(question, history):
+            return question
+        if self.llm is None:
+            return keyword_rewrite(question, history)
+        recent = history[-4:]
+        transcript = "\n".join(
+            f"{'User' if m.type == 'human' else 'Assistant'}: {str(m.content)[:500]}"
+            for m in recent
+        )
+        chain = (CONDENSE_PROMPT | self.llm | StrOutputParser()).with_config(
+            run_name="condense_question"
+        )
+        try:
+            rewritten = chain.invoke({"history": transcript, "question": question}, child)
+        except Exception as exc:  # a failed rewrite should not cost the answer
+            logger.warning("condensing the follow-up failed (%s); using keywords instead", exc)
+            return keyword_rewrite(question, history)
+        line = (
+            rewritten.strip().splitlines()[0].strip().strip('"').strip()
+            if rewritten.strip()
+            else ""
+        )
+        if not line or len(line) > 3 * len(question) + 200:
+            return keyword_rewrite(question, history)
+        return line
+
+    def _refusal(self, reason: str) -> str:
+        return f"{NOT_FOUND} {reason}".strip()
+
+    def _run(
+        self,
+        inputs: Iterator[dict[str, Any]],
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> Iterator[dict[str, Any]]:
+        payload = next(iter(inputs))
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        question, history, today, filters = self._check_input(payload)
+        child = patch_config(config, callbacks=run_manager.get_child())
+
+        def final(
+            answer: str,
+            *,
+            refused: bool,
+            citations: list[dict[str, Any]] | None = None,
+            **extra: Any,
+        ) -> AddableDict:
+            timings["total_s"] = round(time.perf_counter() - started, 3)
+            return AddableDict(
+                final={
+                    "answer": answer,
+                    "citations": citations or [],
+                    "refused": refused,
+                    "timings": dict(timings),
+                    "model": self.model_name,
+                    **extra,
+                }
+            )
+
+        if is_small_talk(question):
+            yield AddableDict(standalone_question=question)
+            yield AddableDict(context=[])
+            yield AddableDict(answer=SMALL_TALK_REPLY)
+            yield final(SMALL_TALK_REPLY, refused=False, small_talk=True)
+            return
+
+        t0 = time.perf_counter()
+        standalone = self._condense(question, history, child)
+        timings["condense_s"] = round(time.perf_counter() - t0, 3)
+        yield AddableDict(standalone_question=standalone)
+
+        t0 = time.perf_counter()
+        retrieve_kwargs: dict[str, Any] = {"today": today or self.settings.today_or_now()}
+        if filters:
+            retrieve_kwargs["filters"] = filters
+        docs = self.retriever.invoke(
+            standalone, patch_config(child, run_name="retrieve"), **retrieve_kwargs
+        )
+        if self.llm is not None:
+            docs = docs[: self.settings.llm_passages]
+        context = [
+            Document(page_content=d.page_content, metadata={**d.metadata, "n": i})
+            for i, d in enumerate(docs, start=1)
+        ]
+        timings["retrieve_s"] = round(time.perf_counter() - t0, 3)
+        yield AddableDict(context=context)
+
+        evidence = assess_evidence(standalone, context, today)
+        ev = evidence.to_dict()
+        if not context:
+            yield final(
+                self._refusal("Nothing in the index matches this question."),
+                refused=True,
+                evidence=ev,
+                refusal_reason="no_passages",
+            )
+            return
+        if (
+            today is not None
+            and evidence.age_days is not None
+            and evidence.age_days > self.settings.max_evidence_age_days
+        ):
+            reason = (
+                f"The closest articles are from {evidence.newest}, {evidence.age_days} days before {today}; "
+                "nothing covers that time."
+            )
+            yield final(self._refusal(reason), refused=True, evidence=ev, refusal_reason="stale")
+            return
+        if (
+            evidence.coverage < self.settings.min_coverage
+            and evidence.dense < self.settings.min_dense
+        ):
+            reason = "The closest passages found are about something else."
+            yield final(
+                self._refusal(reason), refused=True, evidence=ev, refusal_reason="off_topic"
+            )
+            return
+
+        t0 = time.perf_counter()
+        if self.llm is None:
+            raw, score = extractive_answer(standalone, context, embedder=self.embedder)
+            timings["first_token_s"] = round(time.perf_counter() - started, 3)
+            if score < self.settings.extractive_min_score:
+                yield final(
+                    self._refusal("No passage answers it closely enough."),
+                    refused=True,
+                    evidence={**ev, "extractive_score": round(score, 3)},
+                    refusal_reason="weak_match",
+                )
+                return
+            yield AddableDict(answer=raw)
+        else:
+            raw = ""
+            for token in self._generate(question, standalone, history, context, today, child):
+                if not raw:
+                    timings["first_token_s"] = round(time.perf_counter() - started, 3)
+                raw += token
+                yield AddableDict(answer=token)
+        timings["generate_s"] = round(time.perf_counter() - t0, 3)
+
+        t0 = time.perf_counter()
+        verified = verify_answer(raw, context, question=standalone)
+        timings["verify_s"] = round(time.perf_counter() - t0, 3)
+        stats = {
+            "claims": verified.claims,
+            "supported_claims": verified.supported_claims,
+            "repaired": verified.repaired,
+            "removed": verified.removed,
+            "added": verified.added,
+            "trimmed": verified.trimmed,
+        }
+        if is_refusal_text(raw) or not raw.strip():
+            yield final(
+                self._refusal(""),
+                refused=True,
+                evidence=ev,
+                verification=stats,
+                refusal_reason="model",
+            )
+            return
+        if not verified.any_supported:
+            reason = "The model's answer was not supported by any passage, so it is withheld."
+            yield final(
+                self._refusal(reason),
+                refused=True,
+                evidence=ev,
+                verification=stats,
+                refusal_reason="unsupported",
+                unsupported_answer=raw,
+            )
+            return
+        yield final(
+            verified.answer,
+            refused=False,
+            citations=[c.to_dict() for c in verified.citations],
+            evidence=ev,
+            verification=stats,
+        )
+
+    def _generate(
+        self,
+        question: str,
+        standalone: str,
+        history: list[Any],
+        context: list[Document],
+        today: date | None,
+        child: RunnableConfig,
+    ) -> Iterator[str]:
+        assert self.llm is not None
+        passages = format_passages(
+            [
+                (
+                    d.metadata["n"],
+                    d.metadata.get("title", ""),
+                    d.metadata.get("published", ""),
+                    select_sentences(
+                        standalone, d.page_content, max_chars=self.settings.passage_chars
+                    ),
+                )
+                for d in context
+            ]
+        )
+        asked = question if standalone == question else f"{question}\n(Meaning: {standalone})"
+        messages = ANSWER_PROMPT.invoke(
+            {
+                "history": history[-4:],
+                "passages": passages,
+                "question": asked,
+                "today": (today or self.settings.today_or_now()).isoformat(),
+            }
+        )
+        deadline = time.monotonic() + self.settings.llm_timeout
+        llm = self.llm.with_config(run_name="answer")
+        try:
+            for chunk in llm.stream(messages, child):
+                text = chunk.content if isinstance(chunk.content, str) else ""
+                if text:
+                    yield text
+                if time.monotonic() > deadline:
+                    msg = f"The language model took longer than {self.settings.llm_timeout:.0f}s."
+                    raise ModelError(msg, hint="Raise RAG_LLM_TIMEOUT or use a faster backend.")
+        except RagError:
+            raise
+        except Exception as exc:
+            msg = f"The language model ({self.model_name}) failed: {exc}"
+            raise ModelError(
+                msg, hint="Check the LLM settings (`rag info`), or use RAG_LLM=extractive."
+            ) from exc
+
+
+def build_chain(
+    settings: Settings | None = None,
+    *,
+    llm: BaseChatModel | None = None,
+    retriever: BaseRetriever | None = None,
+) -> RagChain:
+    """The answering chain for ``settings`` (default: from the environment and rag.toml).
+
+    Args:
+        settings: configuration; ``settings.llm`` picks the model unless ``llm`` is given.
+        llm: any LangChain chat model, overriding ``settings.llm``.
+        retriever: any LangChain retriever, overriding the hybrid retriever.
+    """
+    from rag.config import Settings
+
+    settings = settings or Settings()
+    if retriever is None:
+        from rag.retrieve.hybrid import build_retriever
+
+        retriever = build_retriever(settings)
+    if llm is None:
+        from rag.models.llms import describe_llm, load_llm
+
+        llm = load_llm(settings)
+        model_name = describe_llm(settings)
+    else:
+        model_name = (
+            getattr(llm, "model_name", None) or getattr(llm, "model", None) or type(llm).__name__
+        )
+    embedder = getattr(retriever, "embedder", None)
+    return RagChain(settings, retriever, llm, model_name=str(model_name), embedder=embedder)

@@ -1,0 +1,176 @@
+"""Deterministic metrics: retrieval ranks, answer correctness, citations, refusals, latency.
+
+Every function is pure. Aggregates are ``None`` (never NaN) when nothing was measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "HIT_KS",
+    "answer_correct",
+    "answer_hits",
+    "article_ranks",
+    "citation_scores",
+    "is_refusal",
+    "mean",
+    "normalize_answer",
+    "percentile",
+    "retrieval_scores",
+    "same_article",
+    "token_f1",
+]
+
+logger = logging.getLogger(__name__)
+
+HIT_KS = (1, 3, 5, 10)
+
+try:  # the project's matching normalisation ("3,700" == "3700", quotes folded, ...)
+    from rag.text import normalize as _normalize
+except ImportError:  # pragma: no cover - rag.text is part of the project
+    _normalize = None
+
+_REFUSAL = re.compile(
+    r"\b(?:(?:do|does|did)\s*n[o']?t\s+(?:know|say|mention|contain|include|specify|provide|state)"
+    r"|don'?t\s+know|not\s+(?:mentioned|stated|specified|provided|included|contained)"
+    r"|no\s+(?:information|mention|details?)\b|cannot\s+(?:answer|find|determine)"
+    r"|can'?t\s+(?:answer|find|determine)|unable\s+to\s+(?:answer|find|determine)"
+    r"|(?:articles?|passages?|context)\s+(?:do(?:es)?\s*n[o']?t|don'?t))",
+    re.IGNORECASE,
+)
+
+
+def normalize_answer(text: str) -> str:
+    """Case-folded, punctuation-trimmed, whitespace-collapsed text for answer matching."""
+    if _normalize is not None:
+        return _normalize(text)
+    return " ".join(re.sub(r"[^\w\s$%.-]", " ", text.casefold()).split())  # pragma: no cover
+
+
+def same_article(retrieved: str, evidence: str) -> bool:
+    """Equal ids, or path-style ids where one is a suffix of the other at a ``/``."""
+    if retrieved == evidence:
+        return True
+    return retrieved.endswith("/" + evidence) or evidence.endswith("/" + retrieved)
+
+
+def article_ranks(retrieved: Sequence[str], evidence: Iterable[str]) -> dict[str, int]:
+    """1-based rank of each evidence article = rank of its first retrieved chunk (absent = missing)."""
+    ranks: dict[str, int] = {}
+    for ev in evidence:
+        for position, aid in enumerate(retrieved, start=1):
+            if same_article(aid, ev):
+                ranks[ev] = position
+                break
+    return ranks
+
+
+def retrieval_scores(
+    retrieved: Sequence[str], evidence: Sequence[str], k: int = 10
+) -> dict[str, float]:
+    """hit@1/3/5/10, MRR@k and nDCG@k of a ranked list of chunk article ids.
+
+    Args:
+        retrieved: the article id of each retrieved chunk, best first (repeats allowed).
+        evidence: the ids of the articles that hold the answer.
+        k: cut-off of MRR and nDCG.
+    """
+    ranks = article_ranks(retrieved, evidence)
+    first = min(ranks.values()) if ranks else None
+    out: dict[str, float] = {f"hit@{n}": float(first is not None and first <= n) for n in HIT_KS}
+    out[f"mrr@{k}"] = 1.0 / first if first is not None and first <= k else 0.0
+    gains = [1.0 / math.log2(r + 1) for r in ranks.values() if r <= k]
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(set(evidence)), k)))
+    out[f"ndcg@{k}"] = sum(gains) / ideal if ideal else 0.0
+    return out
+
+
+def answer_hits(texts: Sequence[str], acceptable: Sequence[str]) -> dict[str, float]:
+    """``answer@k``: some acceptable answer occurs in one of the top ``k`` retrieved chunks.
+
+    A second view of retrieval that does not depend on evidence labels (which may miss
+    articles that also answer); short answers ("13", "South") can match by accident.
+    """
+    first = next(
+        (i for i, text in enumerate(texts, start=1) if answer_correct(text, acceptable)), None
+    )
+    return {f"answer@{n}": float(first is not None and first <= n) for n in (1, 5)}
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    needle = normalize_answer(needle)
+    if not needle:
+        return False
+    return f" {needle} " in f" {normalize_answer(haystack)} "
+
+
+def answer_correct(answer: str, acceptable: Sequence[str]) -> bool:
+    """Lenient correctness: some acceptable answer occurs (normalised, on word boundaries)."""
+    return any(_contains(answer, a) for a in acceptable)
+
+
+def token_f1(answer: str, acceptable: Sequence[str]) -> float:
+    """The best SQuAD-style token F1 of ``answer`` against any acceptable answer."""
+    got = normalize_answer(answer).split()
+    best = 0.0
+    for ref in acceptable:
+        want = normalize_answer(ref).split()
+        if not got or not want:
+            continue
+        common = sum((Counter(got) & Counter(want)).values())
+        if common:
+            precision, recall = common / len(got), common / len(want)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def is_refusal(answer: str) -> bool:
+    """Heuristic: the answer says the articles don't contain it (for chains with no flag)."""
+    return bool(_REFUSAL.search(answer or "")) or not (answer or "").strip()
+
+
+def citation_scores(
+    citations: Sequence[Mapping[str, Any]], acceptable: Sequence[str]
+) -> dict[str, float | None]:
+    """Citation precision (cited passages that contain the answer) and coverage (>= 1 such).
+
+    A citation counts as valid when its passage (or quote) contains an acceptable answer; a
+    citation that carries ``supported: False`` never counts. ``None`` when nothing is cited
+    (precision) or there is no acceptable answer to check against.
+    """
+    if not acceptable:
+        return {"citation_precision": None, "citation_coverage": None}
+    valid = 0
+    for cit in citations:
+        text = " ".join(str(cit.get(key) or "") for key in ("passage", "quote"))
+        if cit.get("supported") is not False and answer_correct(text, acceptable):
+            valid += 1
+    return {
+        "citation_precision": valid / len(citations) if citations else None,
+        "citation_coverage": float(valid > 0),
+    }
+
+
+def mean(values: Iterable[float | None]) -> float | None:
+    """Mean of the non-None values, or None."""
+    kept = [
+        float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))
+    ]
+    return sum(kept) / len(kept) if kept else None
+
+
+def percentile(values: Iterable[float | None], q: float) -> float | None:
+    """Linear-interpolated percentile ``q`` (0-100) of the non-None values, or None."""
+    data = sorted(float(v) for v in values if v is not None)
+    if not data:
+        return None
+    pos = (len(data) - 1) * q / 100.0
+    low = math.floor(pos)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (pos - low)

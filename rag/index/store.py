@@ -1,0 +1,322 @@
+"""The Chroma store: chunk vectors plus a manifest of committed articles.
+
+Two collections live side by side:
+
+* ``<name>`` holds one record per chunk (embedding, text, metadata);
+* ``<name>-articles`` is the manifest: one record per article, naming its content hash and the
+  ids of its chunks. An article counts as indexed only once its manifest record is written,
+  which happens after all its chunks are in. Readers only trust chunks the manifest names, so a
+  crash mid-ingest never exposes half an article, and the previous version stays searchable.
+
+The collection metadata carries a ``generation`` bumped on every commit; derived indexes (BM25)
+and caches compare it to know when they are stale. It is ``commits * 10**6 + nonce`` with a
+random nonce: two processes committing at once (two apps taking uploads) may both read the same
+count, and the nonce keeps their generations distinct so no reader misses either commit.
+The same code works against
+an embedded ``PersistentClient`` (default) and a Chroma server (``RAG_CHROMA_URL``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from rag.errors import IndexNotFoundError, StoreError
+from rag.index.schema import ChunkFilter
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+
+__all__ = ["ArticleRecord", "ChunkStore", "GENERATION_NONCE", "open_store"]
+
+logger = logging.getLogger(__name__)
+
+GENERATION_NONCE = 10**6  # generation = commits * GENERATION_NONCE + random nonce
+
+_SCHEMA = 1
+
+
+@dataclass
+class ArticleRecord:
+    """What the manifest knows about one committed article."""
+
+    id: str
+    hash: str
+    title: str
+    chunk_ids: list[str] = field(default_factory=list)
+    source: str = ""
+    url: str = ""
+    published: str = ""
+    origin: str = ""
+    chars: int = 0
+
+    def to_chroma(self) -> tuple[str, dict[str, Any]]:
+        meta = asdict(self)
+        meta.pop("chunk_ids")
+        meta.pop("id")
+        return json.dumps(self.chunk_ids), meta
+
+    @classmethod
+    def from_chroma(
+        cls, id_: str, document: str | None, meta: dict[str, Any] | None
+    ) -> ArticleRecord:
+        meta = dict(meta or {})
+        known = {
+            k: meta[k]
+            for k in ("hash", "title", "source", "url", "published", "origin", "chars")
+            if k in meta
+        }
+        return cls(id=id_, chunk_ids=list(json.loads(document or "[]")), **known)
+
+
+class ChunkStore:
+    """Chunks and manifest in Chroma. Create with :func:`open_store`."""
+
+    def __init__(self, client: Any, name: str, *, location: str, create: bool = True) -> None:
+        self.client = client
+        self.name = name
+        self.location = location
+        self._lock = threading.Lock()
+        try:
+            if create:
+                self.chunks = client.get_or_create_collection(
+                    name,
+                    configuration={"hnsw": {"space": "cosine", "ef_search": 100}},
+                    metadata={"schema": _SCHEMA, "generation": 0},
+                    embedding_function=None,
+                )
+                self.articles = client.get_or_create_collection(
+                    f"{name}-articles", metadata={"schema": _SCHEMA}, embedding_function=None
+                )
+            else:
+                self.chunks = client.get_collection(name, embedding_function=None)
+                self.articles = client.get_collection(f"{name}-articles", embedding_function=None)
+        except Exception as exc:
+            if not create:
+                msg = f"No index named {name!r} at {location}."
+                raise IndexNotFoundError(msg) from exc
+            msg = f"Could not open the Chroma collection {name!r} at {location}: {exc}"
+            raise StoreError(msg, hint="Check RAG_DATA_DIR / RAG_CHROMA_URL.") from exc
+        try:
+            self.max_batch = int(client.get_max_batch_size())
+        except Exception:  # older servers
+            self.max_batch = 1000
+        self.max_batch = max(1, min(self.max_batch, 2000))
+
+    # --- generation ----------------------------------------------------------------------
+    def generation(self) -> int:
+        """Changes on every committed change (cheap to read); see the module docstring."""
+        meta = self.client.get_collection(self.name, embedding_function=None).metadata or {}
+        return int(meta.get("generation", 0))
+
+    def bump_generation(self) -> int:
+        with self._lock:
+            commits = self.generation() // GENERATION_NONCE + 1
+            gen = commits * GENERATION_NONCE + secrets.randbelow(GENERATION_NONCE)
+            meta = dict(
+                self.client.get_collection(self.name, embedding_function=None).metadata or {}
+            )
+            meta["generation"] = gen
+            meta["schema"] = _SCHEMA
+            self.chunks.modify(metadata=meta)
+            return gen
+
+    # --- manifest ------------------------------------------------------------------------
+    def manifest(self) -> dict[str, ArticleRecord]:
+        """Every committed article, by id."""
+        out: dict[str, ArticleRecord] = {}
+        total = self.articles.count()
+        offset = 0
+        page = 5000
+        while offset < total:
+            got = self.articles.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                out[id_] = ArticleRecord.from_chroma(id_, doc, meta)
+            if not got["ids"]:
+                break
+            offset += len(got["ids"])
+        return out
+
+    def commit_articles(self, records: Sequence[ArticleRecord]) -> None:
+        """Write manifest records; call only after their chunks are stored."""
+        for batch in _batched(list(records), self.max_batch):
+            docs, metas = zip(*(r.to_chroma() for r in batch), strict=True)
+            self.articles.upsert(
+                ids=[r.id for r in batch],
+                documents=list(docs),
+                metadatas=list(metas),
+                embeddings=[[1.0]] * len(batch),
+            )
+
+    def remove_articles(self, ids: Sequence[str]) -> None:
+        for batch in _batched(list(ids), self.max_batch):
+            self.articles.delete(ids=batch)
+
+    # --- chunks --------------------------------------------------------------------------
+    def upsert_chunks(
+        self,
+        ids: Sequence[str],
+        embeddings: Any,
+        documents: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
+        """Write chunks: ``add`` for ids not stored yet (~10% cheaper), ``upsert`` for the rest.
+
+        Ids already present are unchanged chunks of an updated article, or chunks an interrupted
+        run wrote without committing them.
+        """
+        n = len(ids)
+        for start in range(0, n, self.max_batch):
+            end = min(n, start + self.max_batch)
+            batch = list(ids[start:end])
+            present = set(self.chunks.get(ids=batch, include=[])["ids"])
+            for write, rows in (
+                (self.chunks.add, [i for i in range(start, end) if ids[i] not in present]),
+                (self.chunks.upsert, [i for i in range(start, end) if ids[i] in present]),
+            ):
+                if rows:
+                    write(
+                        ids=[ids[i] for i in rows],
+                        embeddings=embeddings[rows]
+                        if hasattr(embeddings, "shape")
+                        else [embeddings[i] for i in rows],
+                        documents=[documents[i] for i in rows],
+                        metadatas=[metadatas[i] for i in rows],
+                    )
+
+    def delete_chunks(self, ids: Iterable[str]) -> None:
+        for batch in _batched(list(ids), self.max_batch):
+            self.chunks.delete(ids=batch)
+
+    def chunk_count(self) -> int:
+        return int(self.chunks.count())
+
+    def all_chunk_ids(self) -> set[str]:
+        return {id_ for page in self._pages(include=[]) for id_ in page["ids"]}
+
+    def iter_chunks(
+        self, ids: Sequence[str] | None = None
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of the given chunks, or of all chunks."""
+        if ids is not None:
+            for batch in _batched(list(ids), self.max_batch):
+                got = self.chunks.get(ids=batch, include=["documents", "metadatas"])
+                yield from zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            return
+        for page in self._pages(include=["documents", "metadatas"]):
+            yield from zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+
+    def _pages(self, include: list[str], page: int = 5000) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            got = self.chunks.get(include=include, limit=page, offset=offset)  # type: ignore[arg-type]
+            if not got["ids"]:
+                return
+            yield got
+            offset += len(got["ids"])
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Text and metadata (:class:`ChunkMeta` fields) of the given chunks that exist."""
+        return {cid: (text or "", meta or {}) for cid, text, meta in self.iter_chunks(ids)}
+
+    def query(
+        self, embedding: Sequence[float], n: int, flt: ChunkFilter | None = None
+    ) -> list[tuple[str, float]]:
+        """Nearest chunks as (id, cosine distance), best first, among those ``flt`` keeps."""
+        count = self.chunk_count()
+        if count == 0:
+            return []
+        got = self.chunks.query(
+            query_embeddings=[list(embedding)],
+            n_results=min(n, count),
+            where=chroma_where(flt) if flt is not None else None,
+            include=["distances"],
+        )
+        return list(zip(got["ids"][0], got["distances"][0], strict=True))
+
+    def drop(self) -> None:
+        """Delete both collections (used by tests and `rag ingest --rebuild`)."""
+        for name in (self.name, f"{self.name}-articles"):
+            try:
+                self.client.delete_collection(name)
+            except Exception:  # already gone
+                logger.debug("collection %s already absent", name)
+
+
+def chroma_where(flt: ChunkFilter) -> dict[str, Any] | None:
+    """Chroma's ``where`` clause for a :class:`ChunkFilter` (``None`` when it keeps everything)."""
+    clauses: list[dict[str, Any]] = []
+    if flt.sources:
+        clauses.append({"source": {"$in": list(flt.sources)}})
+    if flt.article_ids:
+        clauses.append({"article_id": {"$in": list(flt.article_ids)}})
+    if flt.published_from:
+        clauses.append({"published_int": {"$gte": flt.published_from}})
+    if flt.published_to:
+        clauses.append({"published_int": {"$lte": flt.published_to}})
+        clauses.append({"published_int": {"$gt": 0}})
+    if flt.published_max:
+        clauses.append({"published_int": {"$lte": flt.published_max}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _batched(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _client(settings: Settings) -> tuple[Any, str]:
+    import chromadb
+
+    chroma_settings = chromadb.Settings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        parsed = urlparse(settings.chroma_url)
+        key = f"http:{settings.chroma_url}"
+        location = settings.chroma_url
+        with _clients_lock:
+            if key not in _clients:
+                try:
+                    _clients[key] = chromadb.HttpClient(
+                        host=parsed.hostname or "127.0.0.1",
+                        port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                        ssl=parsed.scheme == "https",
+                        settings=chroma_settings,
+                    )
+                except Exception as exc:
+                    msg = f"Could not reach the Chroma server at {settings.chroma_url}: {exc}"
+                    raise StoreError(msg, hint="Is `chroma run` up? Check RAG_CHROMA_URL.") from exc
+            return _clients[key], location
+    path = settings.chroma_path.resolve()
+    key = f"path:{path}"
+    with _clients_lock:
+        if key not in _clients:
+            path.mkdir(parents=True, exist_ok=True)
+            try:
+                _clients[key] = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            except Exception as exc:
+                msg = f"Could not open the Chroma database at {path}: {exc}"
+                raise StoreError(
+                    msg, hint="Is another process holding it, or the disk full?"
+                ) from exc
+        return _clients[key], str(path)
+
+
+def open_store(settings: Settings, *, create: bool = True) -> ChunkStore:
+    """Open the chunk store named by the settings (creating it unless ``create=False``)."""
+    if not create and not settings.chroma_url and not settings.chroma_path.exists():
+        msg = f"No index at {settings.chroma_path.resolve()}."
+        raise IndexNotFoundError(msg)
+    client, location = _client(settings)
+    return ChunkStore(client, settings.collection, location=location, create=create)
