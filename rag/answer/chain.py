@@ -267,6 +267,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             return
 
         t0 = time.perf_counter()
+        shown = [{"n": d.metadata["n"], "text": d.page_content} for d in context]
         if self.llm is None:
             raw, score = extractive_answer(standalone, context, embedder=self.embedder)
             timings["first_token_s"] = round(time.perf_counter() - started, 3)
@@ -281,7 +282,10 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             yield AddableDict(answer=raw)
         else:
             raw = ""
-            for token in self._generate(question, standalone, history, context, today, child):
+            shown = self._shown_passages(standalone, context)
+            for token in self._generate(
+                question, standalone, history, context, shown, today, child
+            ):
                 if not raw:
                     timings["first_token_s"] = round(time.perf_counter() - started, 3)
                 raw += token
@@ -306,6 +310,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
                 evidence=ev,
                 verification=stats,
                 refusal_reason="model",
+                shown_passages=shown,
             )
             return
         if not verified.any_supported:
@@ -317,6 +322,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
                 verification=stats,
                 refusal_reason="unsupported",
                 unsupported_answer=raw,
+                shown_passages=shown,
             )
             return
         yield final(
@@ -325,7 +331,20 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             citations=[c.to_dict() for c in verified.citations],
             evidence=ev,
             verification=stats,
+            shown_passages=shown,
         )
+
+    def _shown_passages(self, standalone: str, context: list[Document]) -> list[dict[str, Any]]:
+        """What the model is shown of each passage: its sentences most related to the question."""
+        return [
+            {
+                "n": d.metadata["n"],
+                "text": select_sentences(
+                    standalone, d.page_content, max_chars=self.settings.passage_chars
+                ),
+            }
+            for d in context
+        ]
 
     def _generate(
         self,
@@ -333,6 +352,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         standalone: str,
         history: list[Any],
         context: list[Document],
+        shown: list[dict[str, Any]],
         today: date | None,
         child: RunnableConfig,
     ) -> Iterator[str]:
@@ -343,11 +363,9 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
                     d.metadata["n"],
                     d.metadata.get("title", ""),
                     d.metadata.get("published", ""),
-                    select_sentences(
-                        standalone, d.page_content, max_chars=self.settings.passage_chars
-                    ),
+                    part["text"],
                 )
-                for d in context
+                for d, part in zip(context, shown, strict=True)
             ]
         )
         asked = question if standalone == question else f"{question}\n(Meaning: {standalone})"

@@ -20,12 +20,16 @@ __all__ = [
     "EvidenceDict",
     "RagAnswer",
     "RefusalReason",
+    "ShownPassage",
     "Timings",
     "Verification",
     "fold_events",
 ]
 
 RefusalReason = Literal["no_passages", "stale", "off_topic", "weak_match", "model", "unsupported"]
+"""Why an answer was refused: nothing retrieved, evidence too old, passages off the topic, no
+sentence close enough (extractive), the model said the articles don't say, or no claim of the
+model's answer is supported by a passage."""
 
 
 class CitationDict(TypedDict):
@@ -79,6 +83,13 @@ class EvidenceDict(TypedDict, total=False):
     extractive_score: float
 
 
+class ShownPassage(TypedDict):
+    """What the model saw of passage ``n`` (its most relevant sentences, for a local model)."""
+
+    n: int
+    text: str
+
+
 class RagAnswer(TypedDict, total=False):
     """The chain's output (``invoke``), also what :func:`fold_events` builds from ``stream``.
 
@@ -98,6 +109,7 @@ class RagAnswer(TypedDict, total=False):
     evidence: EvidenceDict
     verification: Verification
     unsupported_answer: str
+    shown_passages: list[ShownPassage]
     small_talk: bool
 
 
