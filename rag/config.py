@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     auth: str | None = Field(None, description="user:password, or a path to a file of such lines.")
     concurrency: int = Field(2, ge=1, description="Requests answered at once by the UI.")
     max_upload_mb: float = Field(20.0, gt=0)
+    api_key: str | None = Field(
+        None,
+        description="Bearer key(s) for `rag api`: comma-separated, or a file of keys, one a line.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -199,7 +203,9 @@ class Settings(BaseSettings):
             TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
         )
 
-    @field_validator("chroma_url", "reranker", "llm_base_url", "llm_api_key", "auth", mode="before")
+    @field_validator(
+        "chroma_url", "reranker", "llm_base_url", "llm_api_key", "auth", "api_key", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -231,7 +237,7 @@ class Settings(BaseSettings):
     def public_dict(self) -> dict[str, Any]:
         """Settings as JSON-ready values, secrets masked."""
         out = self.model_dump(mode="json")
-        for key in ("llm_api_key", "auth"):
+        for key in ("llm_api_key", "auth", "api_key"):
             if out.get(key):
                 out[key] = "***"
         return out

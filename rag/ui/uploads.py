@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import gradio as gr
-
 from rag.errors import RagError
 from rag.ui import render
 
@@ -139,6 +137,8 @@ def ingest_uploads(
 
     ``corpus_html`` redraws the corpus statistics once the index has changed.
     """
+    import gradio as gr  # here, so the HTTP API can reuse save_uploads without Gradio
+
     saved, names, rejected = save_uploads(files, settings)
     if not saved:
         yield (
