@@ -181,9 +181,8 @@ def info_cmd(as_json: bool, base: dict[str, Any]) -> None:
 
 def _print_answer(out: dict[str, Any]) -> None:
     """The answer, then its numbered sources with the cited sentence marked."""
-    style = {"fg": "yellow"} if out.get("refused") else {}
     if not out.get("answer_shown"):
-        click.secho(out["answer"], **style)
+        click.secho(out["answer"], fg="yellow" if out.get("refused") else None)
     cited = {c["n"]: c for c in out.get("citations", [])}
     docs = out.get("context", [])
     if not docs:

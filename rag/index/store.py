@@ -22,7 +22,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -164,7 +164,7 @@ class ChunkStore:
         ids: Sequence[str],
         embeddings: Any,
         documents: Sequence[str],
-        metadatas: Sequence[dict[str, Any]],
+        metadatas: Sequence[Mapping[str, Any]],
     ) -> None:
         """Write chunks: ``add`` for ids not stored yet (~10% cheaper), ``upsert`` for the rest.
 
@@ -215,7 +215,7 @@ class ChunkStore:
     def _pages(self, include: list[str], page: int = 5000) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            got = self.chunks.get(include=include, limit=page, offset=offset)  # type: ignore[arg-type]
+            got = self.chunks.get(include=include, limit=page, offset=offset)
             if not got["ids"]:
                 return
             yield got

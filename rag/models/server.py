@@ -89,7 +89,7 @@ def llm_server_cmd(
 
     from rag.config import Settings
 
-    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
     try:
         app = build_server_app(settings, model=model, api_key=api_key)
     except RagError as exc:

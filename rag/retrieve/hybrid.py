@@ -299,8 +299,8 @@ class HybridRetriever(BaseRetriever):
         if not cap:
             return kept
         counts: dict[str, int] = {}
-        out = []
-        rest = []
+        out: list[_Candidate] = []
+        rest: list[_Candidate] = []
         for c in kept:
             counts[c.article_id] = counts.get(c.article_id, 0) + 1
             (out if counts[c.article_id] <= cap else rest).append(c)
@@ -309,6 +309,7 @@ class HybridRetriever(BaseRetriever):
         return out + rest
 
     def _rerank(self, query: str, cands: list[_Candidate]) -> list[_Candidate]:
+        assert self.reranker is not None  # the caller reranks only when there is a reranker
         scores = self.reranker.predict([(query, c.text) for c in cands], show_progress_bar=False)
         for c, value in zip(cands, scores, strict=True):
             c.score = float(value)

@@ -312,7 +312,8 @@ def build_app(
                     upload_status = gr.HTML("", elem_id="upload-status", js_on_load=None)
 
         outputs = [chatbot, turns_state, sources, question]
-        asking = [
+        # gradio types ``cancels`` as a list of dicts; its Dependency is a dict subclass.
+        asking: list[dict[str, Any]] = [
             ask.click(h.respond, [question, turns_state], outputs, trigger_mode="once"),
             question.submit(h.respond, [question, turns_state], outputs, trigger_mode="once"),
         ]

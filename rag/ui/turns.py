@@ -7,7 +7,7 @@ the chat messages and sources panel drawn from the turns (HTML from :mod:`rag.ui
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag.ui import render
@@ -119,7 +119,7 @@ def turn_of_message(index: Any) -> int | None:
         return None
 
 
-def apply_final(turn: dict[str, Any], final: dict[str, Any]) -> None:
+def apply_final(turn: dict[str, Any], final: Mapping[str, Any]) -> None:
     """Fold the chain's final event (answer, citations, refusal, timings, model) into ``turn``."""
     final = dict(final)
     turn["answer"] = str(final.pop("answer", turn["answer"]) or "")
