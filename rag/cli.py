@@ -316,6 +316,7 @@ def _register_optional_commands() -> None:
         ("rag.ui.serve", "serve_cmd", "serve"),
         ("rag.evals.cli", "eval_cmd", "eval"),
         ("rag.models.server", "llm_server_cmd", "llm-server"),
+        ("rag.api.cli", "api_cmd", "api"),
     ):
         try:
             command = getattr(importlib.import_module(module), attr)
