@@ -126,9 +126,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 _QUOTES = str.maketrans(
-    {c: "'" for c in "‘’‚‛′`´"}  # noqa: RUF001
-    | {c: '"' for c in "“”„‟″«»"}
-    | {c: "-" for c in "‐‑‒–—―−"}  # noqa: RUF001
+    dict.fromkeys("‘’‚‛′`´", "'")
+    | dict.fromkeys("“”„‟″«»", '"')
+    | dict.fromkeys("‐‑‒–—―−", "-")
 )
 _THOUSANDS = re.compile(r"(?<=\d)[,\u202f\u00a0'](?=\d{3}(?!\d))")
 

@@ -33,7 +33,7 @@ from rag.index.schema import ChunkFilter
 if TYPE_CHECKING:
     from rag.config import Settings
 
-__all__ = ["ArticleRecord", "ChunkStore", "GENERATION_NONCE", "open_store"]
+__all__ = ["GENERATION_NONCE", "ArticleRecord", "ChunkStore", "open_store"]
 
 logger = logging.getLogger(__name__)
 

@@ -70,8 +70,11 @@ def _resolve_model(name: str) -> str:
 
 
 def _pick_dtype(setting: str, backend: str) -> str:
-    """``auto``: bf16 matmuls where the CPU has native bf16 (fp32 accumulation keeps cosine
-    >= 0.9999 of fp32 on MiniLM), else fp32. ONNX Runtime has no x86 bf16 kernels: fp32."""
+    """The embedding dtype for ``setting`` on ``backend``.
+
+    ``auto``: bf16 matmuls where the CPU has native bf16 (fp32 accumulation keeps cosine
+    >= 0.9999 of fp32 on MiniLM), else fp32. ONNX Runtime has no x86 bf16 kernels: fp32.
+    """
     if backend == "onnxruntime":
         return "float32"
     if setting != "auto":
@@ -181,7 +184,7 @@ def load_embedder(settings: Settings) -> Embedder:
                 else:
                     runner = load_exported(path, settings, backend, dtype, threads)
                 break
-            except Exception as exc:  # noqa: BLE001 - any failure: try the next backend
+            except Exception as exc:  # any failure: try the next backend
                 problems.append(f"{backend}/{dtype}: {exc}")
                 logger.info("embedding backend %s/%s unavailable: %s", backend, dtype, exc)
         if runner is None:
@@ -190,7 +193,8 @@ def load_embedder(settings: Settings) -> Embedder:
             )
             raise ModelError(
                 msg,
-                hint="Set RAG_EMBEDDING_MODEL to a local sentence-transformers folder, or 'bundled'; "
+                hint="Set RAG_EMBEDDING_MODEL to a local sentence-transformers folder, "
+                "or 'bundled'; "
                 "RAG_EMBEDDING_BACKEND=torch skips the exported backends.",
             )
         name = (

@@ -63,8 +63,11 @@ class DateWindow:
         return (self.end - self.start).days + 1
 
     def contains(self, day: date, slack_days: int = 0, *, before_days: int | None = None) -> bool:
-        """True when ``day`` is in the window widened by ``slack_days`` after its end and
-        ``before_days`` (default ``slack_days``) before its start."""
+        """True when ``day`` is in the widened window.
+
+        The window is widened by ``slack_days`` after its end and ``before_days`` (default
+        ``slack_days``) before its start.
+        """
         before = slack_days if before_days is None else before_days
         return self.start - timedelta(days=before) <= day <= self.end + timedelta(days=slack_days)
 
@@ -177,17 +180,21 @@ def _relative(g: dict[str, str], today: date) -> tuple[date, date] | None:
     return None
 
 
+_NUM2 = _NUM.replace("num", "num2")  # the same number pattern, second group name
+
 _RELATIVE = re.compile(
     r"\b(?:"
     r"(?P<today>today|tonight|this (?:morning|afternoon|evening))"
     r"|(?P<yesterday>yesterday|last night)"
     r"|(?P<ago>" + _NUM + r" (?P<unit>days?|weeks?|months?|years?) ago)"
-    r"|(?P<past>(?:in |over |during )?the (?:past|last) (?:" + _NUM.replace("num", "num2") + r" )?"
+    r"|(?P<past>(?:in |over |during )?the (?:past|last) (?:" + _NUM2 + r" )?"
     r"(?P<unit2>days?|weeks?|months?|years?))"
-    r"|(?P<recent>recently|(?:in )?recent (?:days|weeks)|the latest|(?:in |over )?the past few days)"
+    r"|(?P<recent>recently|(?:in )?recent (?:days|weeks)|the latest"
+    r"|(?:in |over )?the past few days)"
     r"|(?P<coming>tomorrow|next (?:week|month|year)|later this (?:week|month|year)|upcoming)"
     r"|(?P<weekend>this|last|over the|past) weekend"
-    r"|(?:earlier |so far |(?:at |by )?the (?:end|start|beginning) of )?(?P<which>this|last|past|previous)"
+    r"|(?:earlier |so far |(?:at |by )?the (?:end|start|beginning) of )?"
+    r"(?P<which>this|last|past|previous)"
     r" (?P<period>week|month|year)"
     r")\b",
     re.IGNORECASE,
@@ -260,10 +267,13 @@ def _explicit(kind: str, m: re.Match[str], today: date) -> tuple[date, date] | N
         return (day, day) if day else None
     if kind == "month":
         text = m.group(0)
-        if text == g["month_kw"] and not g.get("year"):
-            # A bare capitalised month name: only trust the unambiguous long names.
-            if g["month_kw"] in ("May", "March") or len(g["month_kw"]) <= 4:
-                return None
+        # A bare capitalised month name: only trust the unambiguous long names.
+        if (
+            text == g["month_kw"]
+            and not g.get("year")
+            and (g["month_kw"] in ("May", "March") or len(g["month_kw"]) <= 4)
+        ):
+            return None
         month = _MONTHS[g["month_kw"].rstrip(".").lower()]
         year = int(g["year"]) if g.get("year") else _latest_month(month, today)
         return _month_start(year, month), min(

@@ -122,7 +122,7 @@ class ChatHandlers:
         """Build the chain now (loads the models) so the first question is quick."""
         try:
             self.chain.get()
-        except Exception as exc:  # noqa: BLE001 - shown again on the first question
+        except Exception as exc:  # shown again on the first question
             logger.warning("could not prepare the answering chain yet: %s", exc)
 
     def corpus_html(self) -> str:
@@ -138,7 +138,7 @@ class ChatHandlers:
             return render.render_corpus(None, error=f"{type(exc).__name__}: {exc}")
 
     def respond(self, message: str, turns: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
-        """Ask the chain; yields (chat messages, turns, sources html, question box) as it streams."""
+        """Ask the chain; yields (chat messages, turns, sources html, question box) as it goes."""
         question = (message or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -302,8 +302,9 @@ def build_app(
                 )
                 with gr.Accordion("Corpus: add articles", open=False, elem_id="corpus-panel"):
                     upload = gr.File(
-                        label=f"Article files ({', '.join(s.lstrip('.') for s in UPLOAD_SUFFIXES)}; "
-                        f"up to {settings.max_upload_mb:g} MB each)",
+                        label="Article files ("
+                        + ", ".join(s.lstrip(".") for s in UPLOAD_SUFFIXES)
+                        + f"; up to {settings.max_upload_mb:g} MB each)",
                         file_count="multiple",
                         file_types=list(UPLOAD_SUFFIXES),
                         type="filepath",
@@ -339,7 +340,10 @@ def build_app(
 
 
 def launch_app(demo: gr.Blocks, settings: Settings, **overrides: Any) -> Any:
-    """Queue and serve ``demo`` as the settings say (host, port, login, concurrency, upload size)."""
+    """Queue and serve ``demo`` as the settings say.
+
+    The settings give the host, port, login, concurrency and upload size.
+    """
     demo.queue(default_concurrency_limit=settings.concurrency)
     params: dict[str, Any] = {
         "server_name": settings.host,

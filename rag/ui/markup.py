@@ -50,8 +50,11 @@ def escape_html(text: Any) -> str:
 
 
 def escape_attr(text: Any) -> str:
-    """Escape ``text`` for a double-quoted attribute value: every character but letters, digits
-    and spaces becomes a numeric entity, so no parser (HTML or Markdown) sees syntax in it."""
+    """Escape ``text`` for a double-quoted attribute value.
+
+    Every character but letters, digits and spaces becomes a numeric entity, so no parser (HTML
+    or Markdown) sees syntax in it.
+    """
     clean = _CTRL.sub("", "" if text is None else str(text)).replace("\r\n", "\n")
     return "".join(ch if ch.isalnum() or ch == " " else f"&#{ord(ch)};" for ch in clean)
 
@@ -160,9 +163,8 @@ def link_citations(answer: str, turn: int, known: Iterable[int] | None = None) -
         out.append(escape_chat(answer[cursor : match.start()]))
         for n in numbers:
             if allowed is None or n in allowed:
-                out.append(
-                    f'<a class="rag-cite" href="#{cite_anchor(turn, n)}" title="Source {n}">[{n}]</a>'
-                )
+                href = f"#{cite_anchor(turn, n)}"
+                out.append(f'<a class="rag-cite" href="{href}" title="Source {n}">[{n}]</a>')
             else:
                 out.append(escape_chat(f"[{n}]"))
         cursor = match.end()
