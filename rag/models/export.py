@@ -1,5 +1,6 @@
-"""Export a sentence-transformers model to ONNX once, cache it, and check the exported graph
-agrees with torch fp32 before it is used.
+"""Export a sentence-transformers model to ONNX once and cache it.
+
+The exported graph is checked to agree with torch fp32 before it is used.
 """
 
 from __future__ import annotations
@@ -42,9 +43,12 @@ _PROBES = [
     "Storm battered California could get more rain as residents brace for flooding and mudslides.",
     " ".join(
         [
-            "The NATO-led peacekeeping force in Kosovo said it was ready to intervene if stability was",
-            "jeopardised, after weeks of tension over licence plates and identity documents issued by",
-            "Belgrade, which Pristina planned to stop recognising at border crossings in the north.",
+            "The NATO-led peacekeeping force in Kosovo said it was ready to intervene "
+            "if stability was",
+            "jeopardised, after weeks of tension over licence plates and identity documents "
+            "issued by",
+            "Belgrade, which Pristina planned to stop recognising at border crossings "
+            "in the north.",
         ]
         * 6
     ),

@@ -1,5 +1,7 @@
-"""llama.cpp at run time: load the best CPU variant of ggml, keep one loaded model per file and
-settings, free per-answer state promptly.
+"""llama.cpp at run time.
+
+Load the best CPU variant of ggml, keep one loaded model per file and settings, free per-answer
+state promptly.
 """
 
 from __future__ import annotations

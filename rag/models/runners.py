@@ -1,5 +1,7 @@
-"""Embedding runners: sentence-transformers on torch, and an exported ONNX graph on OpenVINO or
-ONNX Runtime. Both take tokenised, length-sorted batches and return normalised vectors.
+"""Embedding runners: sentence-transformers on torch, and an exported ONNX graph.
+
+The graph runs on OpenVINO or ONNX Runtime. Both take tokenised, length-sorted batches and
+return normalised vectors.
 """
 
 from __future__ import annotations

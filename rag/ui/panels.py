@@ -1,5 +1,6 @@
-"""The page's side panels: the source cards of an answer, the corpus statistics in the
-header, and the report of an upload.
+"""The page's side panels.
+
+The source cards of an answer, the corpus statistics in the header, and the report of an upload.
 
 Untrusted text is escaped with :mod:`rag.ui.markup`; only ``http``/``https`` urls become links.
 """
@@ -101,7 +102,8 @@ def render_sources(
         else:
             msg = "No passages were retrieved."
         return (
-            f'<div class="rag-sources" data-turn="{int(turn)}"><div class="rag-sources-title">Sources</div>'
+            f'<div class="rag-sources" data-turn="{int(turn)}">'
+            '<div class="rag-sources-title">Sources</div>'
             f"{q}<p>{msg}</p></div>"
         )
     spans = _spans_by_n(citations)
@@ -144,7 +146,10 @@ def render_sources(
 def render_corpus(info: Mapping[str, Any] | None, *, error: str | None = None) -> str:
     """Articles and chunks in the index (from :func:`rag.status.collect_info`)."""
     if error:
-        return f'<div class="rag-corpus rag-corpus-error">Index unavailable: {escape_html(error)}</div>'
+        return (
+            '<div class="rag-corpus rag-corpus-error">'
+            f"Index unavailable: {escape_html(error)}</div>"
+        )
     index = (info or {}).get("index") or {}
     articles, chunks = index.get("articles"), index.get("chunks")
     if articles is None:
@@ -158,7 +163,8 @@ def render_corpus(info: Mapping[str, Any] | None, *, error: str | None = None) -
         span = first if first == last else f"{first} – {last}"
         extra = f" · published {escape_html(span)}"
     return (
-        f'<div class="rag-corpus"><b class="rag-articles">{escape_html(articles)}</b> article{s_a} · '
+        '<div class="rag-corpus">'
+        f'<b class="rag-articles">{escape_html(articles)}</b> article{s_a} · '
         f'<b class="rag-chunks">{escape_html(chunks)}</b> chunk{s_c}{extra}</div>'
     )
 

@@ -1,5 +1,7 @@
-"""Chat messages for the chat page: the question, the answer (citations linked, refusal
-styling, copy button, the "How this was answered" trace) and the error message.
+"""Chat messages for the chat page.
+
+The question, the answer (citations linked, refusal styling, copy button, the "How this was
+answered" trace) and the error message.
 
 Built from the escaping and citation helpers of :mod:`rag.ui.markup` (which says how untrusted
 text is kept inert). This module is also the one place to import all of the page's HTML from:
@@ -67,7 +69,8 @@ def _copy_button(text: str, label: str = "Copy answer") -> str:
     # Gradio's sanitizer drops data-* attributes: the text to copy rides in a hidden span.
     return (
         f'<button type="button" class="rag-copy" title="Copy the answer with its sources">'
-        f'{escape_html(label)}</button><span class="rag-copy-text" hidden>{escape_attr(text)}</span>'
+        f"{escape_html(label)}</button>"
+        f'<span class="rag-copy-text" hidden>{escape_attr(text)}</span>'
     )
 
 
@@ -118,7 +121,10 @@ def render_answer(
         elif "closest passages" in (answer or "").lower():
             note = '<div class="rag-refusal-note">They are listed on the right.</div>'
         else:
-            note = '<div class="rag-refusal-note">The closest passages found are listed on the right.</div>'
+            note = (
+                '<div class="rag-refusal-note">'
+                "The closest passages found are listed on the right.</div>"
+            )
 
         inner = f'<div class="rag-answer rag-refusal">{head}<div>{body}</div>{note}</div>'
     else:
@@ -193,7 +199,8 @@ def render_trace(
             score = p.get("score")
             score_txt = f"{float(score):.3f}" if isinstance(score, (int, float)) else "—"
             rows.append(
-                f"<tr><td>{escape_chat(n)}</td><td>{escape_chat(_short(p.get('title') or 'Untitled'))}</td>"
+                f"<tr><td>{escape_chat(n)}</td>"
+                f"<td>{escape_chat(_short(p.get('title') or 'Untitled'))}</td>"
                 f"<td>{_fmt_rank(p.get('dense_rank'))}</td><td>{_fmt_rank(p.get('bm25_rank'))}</td>"
                 f"<td>{_fmt_rank(p.get('fused_rank'))}</td><td>{score_txt}</td><td>{mark}</td></tr>"
             )
@@ -216,7 +223,8 @@ def render_trace(
     extra = extra or {}
     if refused and extra.get("refusal_reason"):
         parts.append(
-            f'<div class="rag-trace-row"><b>Refused because:</b> {escape_chat(extra["refusal_reason"])}</div>'
+            '<div class="rag-trace-row"><b>Refused because:</b> '
+            f"{escape_chat(extra['refusal_reason'])}</div>"
         )
     ver = extra.get("verification")
     if isinstance(ver, Mapping) and ver:

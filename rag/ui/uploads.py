@@ -1,5 +1,7 @@
-"""Articles uploaded on the chat page: which files are taken, where they are saved, and
-indexing them with visible progress (:func:`rag.ingest.ingest`, one upload at a time).
+"""Articles uploaded on the chat page.
+
+Which files are taken, where they are saved, and indexing them with visible progress
+(:func:`rag.ingest.ingest`, one upload at a time).
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ def save_uploads(
             rejected.append(
                 (
                     shown,
-                    f"too large ({info.st_size / 1048576:.1f} MB; the limit is {settings.max_upload_mb:g} MB)",
+                    f"too large ({info.st_size / 1048576:.1f} MB; "
+                    f"the limit is {settings.max_upload_mb:g} MB)",
                 )
             )
             continue
@@ -172,7 +175,10 @@ def ingest_uploads(
             f"Indexing: {item.chunks_done}/{item.chunks_total} chunks, "
             f"{item.files_done}/{item.files_total} files"
         )
-        bar = f'<progress max="{max(int(item.chunks_total), 1)}" value="{int(item.chunks_done)}"></progress>'
+        bar = (
+            f'<progress max="{max(int(item.chunks_total), 1)}" '
+            f'value="{int(item.chunks_done)}"></progress>'
+        )
         yield (
             render.render_upload_report(names, rejected, running=line) + bar,
             gr.skip(),
