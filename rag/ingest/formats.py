@@ -25,7 +25,7 @@ __all__ = [
 Fields = dict[str, Any]
 
 
-class Failure(Exception):
+class Failure(Exception):  # noqa: N818 - a per-file skip with its reason, not a program error
     """A file or record cannot be loaded; ``reason`` is the message for the user."""
 
     def __init__(self, reason: str) -> None:

@@ -23,9 +23,9 @@ from rag.ingest.formats import Failure, parse_html, parse_json_records, parse_pd
 from rag.text import normalize
 
 __all__ = [
+    "SUPPORTED_SUFFIXES",
     "Article",
     "LoadFailure",
-    "SUPPORTED_SUFFIXES",
     "article_id_for_path",
     "iter_articles",
     "load_file",

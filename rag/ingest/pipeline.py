@@ -76,9 +76,11 @@ class IngestReport:
 
     def summary(self) -> str:
         head = (
-            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, "
             f"{len(self.removed)} removed, {len(self.failed)} failed; "
-            f"{self.chunks_added} chunks written, {self.chunks_removed} removed in {self.seconds:.1f}s"
+            f"{self.chunks_added} chunks written, {self.chunks_removed} removed "
+            f"in {self.seconds:.1f}s"
         )
         if self.chunks_added and self.write_seconds:
             head += f" ({self.chunks_per_second:.1f} chunks/s)"
@@ -225,7 +227,7 @@ def ingest(
     files_total = len(origins)
     chunks_total = sum(len(c) for _, c in pending)
     done_chunks = 0
-    done_files: set[str] = {origin for origin in origins} - {a.origin for a, _ in pending}
+    done_files: set[str] = set(origins) - {a.origin for a, _ in pending}
     if pending and embedder is None:
         from rag.models.embedder import load_embedder
 

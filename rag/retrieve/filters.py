@@ -14,7 +14,7 @@ from rag.errors import InputError
 from rag.index.schema import ChunkFilter
 from rag.index.snapshot import Snapshot
 
-__all__ = ["Filters", "chroma_where", "parse_filters"]
+__all__ = ["Filters", "parse_filters"]
 
 _FILTER_KEYS = frozenset({"source", "published_from", "published_to", "article_ids"})
 

@@ -127,10 +127,11 @@ class HybridRetriever(BaseRetriever):
         """Dense candidates (chunk id, cosine similarity), live chunks only.
 
         A ``where`` clause makes Chroma's HNSW search far slower (24 ms -> 0.3-0.4 s at 100k
-        chunks, ``benchmarks/bench_retrieval.py``). So when the filters (and dropping future articles) keep at least
-        ``PYTHON_FILTER_MIN`` of the chunks, Chroma gets no clause and a larger ``n``, and the
-        BM25 row mask (the same filters, already computed) removes the rest here. Only narrow
-        filters, where an unfiltered top-n would hold too few survivors, go to Chroma.
+        chunks, ``benchmarks/bench_retrieval.py``). So when the filters (and dropping future
+        articles) keep at least ``PYTHON_FILTER_MIN`` of the chunks, Chroma gets no clause and a
+        larger ``n``, and the BM25 row mask (the same filters, already computed) removes the rest
+        here. Only narrow filters, where an unfiltered top-n would hold too few survivors, go to
+        Chroma.
         """
         s = self.settings
         where: ChunkFilter | None = chunk_filter(flt, today_int)
