@@ -61,8 +61,10 @@ def machine() -> dict[str, Any]:
 def machine_line(info: dict[str, Any]) -> str:
     flags = " ".join(f"{k}={'y' if v else 'n'}" for k, v in info["flags"].items())
     return (
-        f"Machine: {info['cpu']}, {info['physical_cores']} physical / {info['logical_cores']} logical cores; "
-        f"{flags}; load average {info['load_average_1_5_15']} (a shared machine: compare runs at similar load)"
+        f"Machine: {info['cpu']}, {info['physical_cores']} physical / "
+        f"{info['logical_cores']} logical cores; "
+        f"{flags}; load average {info['load_average_1_5_15']} "
+        "(a shared machine: compare runs at similar load)"
     )
 
 
@@ -135,7 +137,7 @@ def realtimeqa_chunks(limit: int | None = None, stride: int = 1) -> list[str]:
 class Timer:
     """Wall and process-CPU seconds of a block."""
 
-    def __enter__(self) -> Timer:  # noqa: PYI034
+    def __enter__(self) -> Timer:
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
         return self
 

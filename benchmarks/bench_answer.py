@@ -83,7 +83,7 @@ def _prompt_tokens(chain: Any, messages: list[Any]) -> tuple[int | None, bool]:
             return len(llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)) + 5 * len(
                 messages
             ), True
-        except Exception:  # noqa: BLE001, S110 - tokenizer not reachable: approximate
+        except Exception:  # tokenizer not reachable: approximate
             pass
     return round(len(text) / 4), False
 
@@ -136,8 +136,10 @@ def run_backend(backend: str, qs: list[str], data_dir: Path) -> list[dict[str, A
         }
         rows.append(row)
         print(
-            f"  {row['question']:60s} retrieve {row['retrieve_ms']:6.1f} ms  first token {row['first_token_s']:6.2f} s  "
-            f"decode {row['decode_tok_s'] or '-'} tok/s  total {row['total_s']:6.2f} s  prompt {tokens}"
+            f"  {row['question']:60s} retrieve {row['retrieve_ms']:6.1f} ms  "
+            f"first token {row['first_token_s']:6.2f} s  "
+            f"decode {row['decode_tok_s'] or '-'} tok/s  total {row['total_s']:6.2f} s  "
+            f"prompt {tokens}"
             f"{'' if exact else ' (approx)'}{'  [refused]' if row['refused'] else ''}",
             flush=True,
         )
@@ -169,7 +171,8 @@ def main() -> None:
     t0 = time.perf_counter()
     report = ingest([ROOT / "corpus"], Settings(data_dir=data_dir))
     print(
-        f"index of corpus/: {report.summary()} ({time.perf_counter() - t0:.1f} s incl. embedder load)",
+        f"index of corpus/: {report.summary()} "
+        f"({time.perf_counter() - t0:.1f} s incl. embedder load)",
         flush=True,
     )
     qs = questions(3 if args.quick else args.questions)
@@ -178,7 +181,7 @@ def main() -> None:
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
         try:
             got = run_backend(backend, qs, data_dir)
-        except Exception as exc:  # noqa: BLE001 - e.g. llama-cpp-python not installed
+        except Exception as exc:  # e.g. llama-cpp-python not installed
             print(f"[{backend}] unavailable: {type(exc).__name__}: {exc}", flush=True)
             summary[backend] = {"error": f"{type(exc).__name__}: {exc}"}
             continue

@@ -251,7 +251,7 @@ def _measure(
             encode(texts[:32])  # warm-up (also triggers lazy compilation)
         with Timer() as t:
             vecs = np.asarray(encode(texts), dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001 - an option that cannot run here is reported, not fatal
+    except Exception as exc:  # an option that cannot run here is reported, not fatal
         row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
         print(f"  {name}: unavailable ({row['error']})", flush=True)
         return row
@@ -363,13 +363,14 @@ def main() -> None:
 
         _st(backend="onnx")
         st_onnx = "loaded"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         st_onnx = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     rows.append(
         {
             "option": "sentence-transformers backend='onnx'",
             "error": st_onnx,
-            "note": "needs optimum[onnxruntime]; would run the same ORT graph as 'onnxruntime fp32'",
+            "note": "needs optimum[onnxruntime]; "
+            "would run the same ORT graph as 'onnxruntime fp32'",
         }
     )
 

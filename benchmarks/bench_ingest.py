@@ -75,7 +75,8 @@ def main() -> None:
         embedder.encode(["warm-up sentence"])
     rss_model = current_rss_mb()
     print(
-        f"embedder: {embedder.name} ({embedder.backend}/{embedder.dtype}), loaded in {load.wall:.1f} s",
+        f"embedder: {embedder.name} ({embedder.backend}/{embedder.dtype}), "
+        f"loaded in {load.wall:.1f} s",
         flush=True,
     )
 

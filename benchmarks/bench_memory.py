@@ -105,7 +105,8 @@ def measure_serve(data_dir: Path, questions: list[str]) -> dict[str, Any]:
         while time.time() - t0 < 180:
             if proc.poll() is not None:
                 raise RuntimeError(
-                    f"rag serve exited with {proc.returncode}: {(data_dir.parent / 'serve.log').read_text()[-500:]}"
+                    f"rag serve exited with {proc.returncode}: "
+                    f"{(data_dir.parent / 'serve.log').read_text()[-500:]}"
                 )
             try:
                 urllib.request.urlopen(url, timeout=2).read(100)
@@ -116,7 +117,8 @@ def measure_serve(data_dir: Path, questions: list[str]) -> dict[str, Any]:
         settled_s = _settle(proc.pid)
         after_load = _status(proc.pid)
         print(
-            f"serve up in {up_s:.1f} s, settled after {settled_s:.1f} s more: RSS {after_load.get('VmRSS', 0):.0f} MB",
+            f"serve up in {up_s:.1f} s, settled after {settled_s:.1f} s more: "
+            f"RSS {after_load.get('VmRSS', 0):.0f} MB",
             flush=True,
         )
 
@@ -223,7 +225,8 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-memory-")) / "data"
     # Build the index in a child process so this process stays small and unrelated to serve.
     build = (
-        "import sys; from pathlib import Path; from rag.ingest import ingest; from rag.config import Settings; "
+        "import sys; from pathlib import Path; from rag.ingest import ingest; "
+        "from rag.config import Settings; "
         "print(ingest([Path('corpus')], Settings(data_dir=Path(sys.argv[1]))).summary())"
     )
     subprocess.run([sys.executable, "-c", build, str(data_dir)], check=True, cwd=ROOT)
@@ -231,9 +234,10 @@ def main() -> None:
     if not args.in_process:
         try:
             result.update(measure_serve(data_dir, qs))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(
-                f"rag serve measurement failed ({type(exc).__name__}: {exc}); measuring in-process instead",
+                f"rag serve measurement failed ({type(exc).__name__}: {exc}); "
+                "measuring in-process instead",
                 flush=True,
             )
             result["serve_error"] = f"{type(exc).__name__}: {exc}"

@@ -57,8 +57,10 @@ SOURCES = [
     )
 ]
 TOPICS = {
-    "kosovo": "kfor nato peacekeeping troops border serbia pristina belgrade tension licence plates",
-    "storm": "storm rain flooding mudslides evacuation power outage meteorologists atmospheric river",
+    "kosovo": "kfor nato peacekeeping troops border serbia pristina belgrade tension "
+    "licence plates",
+    "storm": "storm rain flooding mudslides evacuation power outage meteorologists "
+    "atmospheric river",
     "election": "election ballot candidate polls turnout campaign debate votes runoff parliament",
     "markets": "stocks shares index inflation interest rates central bank bond yields investors",
     "energy": "oil gas pipeline prices opec refinery supply output barrels electricity",
@@ -160,9 +162,12 @@ def _sentence(rng: random.Random, words: list[str]) -> str:
     place = rng.choice(PLACES)
     number = f"{rng.randint(2, 9000):,}"
     forms = [
-        f"{person} said the {picks[0]} and {picks[1]} in {place} affected {number} people on {rng.choice(['Monday', 'Tuesday', 'Friday'])}.",
-        f"Officials in {place} reported that {picks[2]} {picks[3]} rose to {number} as {picks[0]} continued.",
-        f"The {picks[1]} over {picks[2]} drew criticism from {person}, who called for {picks[3]} measures.",
+        f"{person} said the {picks[0]} and {picks[1]} in {place} affected {number} people "
+        f"on {rng.choice(['Monday', 'Tuesday', 'Friday'])}.",
+        f"Officials in {place} reported that {picks[2]} {picks[3]} rose to {number} "
+        f"as {picks[0]} continued.",
+        f"The {picks[1]} over {picks[2]} drew criticism from {person}, "
+        f"who called for {picks[3]} measures.",
         f"According to {person}, {number} {picks[0]} were linked to the {picks[-1]} near {place}.",
     ]
     return rng.choice(forms)
@@ -385,7 +390,7 @@ def main() -> None:
         lat_filtered: list[float] = []
         hits = 0
         last_year = (TODAY - timedelta(days=365)).isoformat()
-        for i, (q, cid, _, source) in enumerate(picks):
+        for i, (q, cid, _, _source) in enumerate(picks):
             # Every 10th query has a broad filter (the last year: about half the chunks).
             filters = {"published_from": last_year} if i % 10 == 9 else None
             t = time.perf_counter()
@@ -448,10 +453,14 @@ def main() -> None:
         rows.append(row)
         print(
             f"  {size:>7} chunks: p50 {row['p50_ms']} ms, p95 {row['p95_ms']} ms "
-            f"(dense {row['dense_p50_ms']}, bm25 {row['bm25_p50_ms']}, fuse+get {row['fuse_get_dedup_p50_ms']}); "
-            f"insert {row['insert_s']} s, BM25 build {row['bm25_build_s']} s; chroma query {row['chroma_query_p50_ms']} ms, "
-            f"with date where {row['chroma_query_with_date_where_p50_ms']} ms; retriever with drop_future off "
-            f"{row['p50_drop_future_off_ms']} ms; broad filter {row['p50_broad_filter_ms']} ms, narrow filter (Chroma where) "
+            f"(dense {row['dense_p50_ms']}, bm25 {row['bm25_p50_ms']}, "
+            f"fuse+get {row['fuse_get_dedup_p50_ms']}); "
+            f"insert {row['insert_s']} s, BM25 build {row['bm25_build_s']} s; "
+            f"chroma query {row['chroma_query_p50_ms']} ms, "
+            f"with date where {row['chroma_query_with_date_where_p50_ms']} ms; "
+            "retriever with drop_future off "
+            f"{row['p50_drop_future_off_ms']} ms; broad filter {row['p50_broad_filter_ms']} ms, "
+            "narrow filter (Chroma where) "
             f"{row['p50_narrow_filter_ms']} ms",
             flush=True,
         )
@@ -507,19 +516,23 @@ def main() -> None:
         if fit:
             pl, li = fit["power_law"], fit["linear"]
             print(
-                f"\nfit {label}: {pl['a']:.4g} * n^{pl['b']} -> 1M chunks: {pl['p50_at_1M_ms']} ms; "
-                f"{li['a_ms']} ms + {li['b_ms_per_1k_chunks']} ms per 1k chunks -> 1M chunks: {li['p50_at_1M_ms']} ms"
+                f"\nfit {label}: {pl['a']:.4g} * n^{pl['b']} -> 1M chunks: "
+                f"{pl['p50_at_1M_ms']} ms; "
+                f"{li['a_ms']} ms + {li['b_ms_per_1k_chunks']} ms per 1k chunks -> 1M chunks: "
+                f"{li['p50_at_1M_ms']} ms"
             )
     if embed_p50 is not None:
         print(
             f"real query embedding ({fits['embedder']}): p50 {embed_p50} ms "
-            f"-> p50 incl. embedding at {rows[-1]['chunks']} chunks ~ {rows[-1]['p50_ms'] + embed_p50:.1f} ms"
+            f"-> p50 incl. embedding at {rows[-1]['chunks']} chunks "
+            f"~ {rows[-1]['p50_ms'] + embed_p50:.1f} ms"
         )
     path = save(
         "bench_retrieval",
         {
             "machine": info,
-            "method": "synthetic news-like chunks; structured random 384-d vectors inserted via store.upsert_chunks/commit_articles; "
+            "method": "synthetic news-like chunks; structured random 384-d vectors inserted "
+            "via store.upsert_chunks/commit_articles; "
             "real HybridRetriever.retrieve; latency excludes query embedding (measured separately)",
             "settings": {"k": settings.k, "fetch_k": settings.fetch_k, "today": TODAY.isoformat()},
             "rows": rows,

@@ -6,7 +6,7 @@ question, different passages and question), prompt and decode tokens/s and peak 
 ~800-token and a ~300-token prompt built from corpus/nato-kosovo-kfor.txt.
 
 Usage:
-    python benchmarks/llm_speed.py                 # full matrix, table + benchmarks/results/llm_speed.json
+    python benchmarks/llm_speed.py                 # full matrix, table + results/llm_speed.json
     python benchmarks/llm_speed.py --quick         # only the default configuration
 
 Other processes on the machine distort every number; to measure as on an idle machine while
@@ -62,11 +62,15 @@ def _user_message(question: str, passages: list[str]) -> str:
 
 
 def build_prompts(llama: Any, target_tokens: int, count: int) -> list[list[dict[str, str]]]:
-    """``count`` chat prompts of about ``target_tokens`` tokens, each with other passages and question."""
+    """``count`` chat prompts of about ``target_tokens`` tokens.
+
+    Each has other passages and another question.
+    """
     paragraphs = _paragraphs()
     prompts: list[list[dict[str, str]]] = []
     for n in range(count):
-        # rotate the article so each prompt has different passages (only the system prompt is shared)
+        # rotate the article so each prompt has different passages (only the system prompt is
+        # shared)
         start = (n * 3) % len(paragraphs)
         rotated = paragraphs[start:] + paragraphs[:start]
         chosen: list[str] = []
@@ -296,22 +300,26 @@ def _table(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'thr':>3} {'batch':>5} {'fa':>3} {'omp':>7} {'load s':>6} | "
         f"{'800: tok':>8} {'cold s':>6} {'warm s':>6} {'pp t/s':>6} | "
-        f"{'300: tok':>8} {'cold s':>6} {'warm s':>6} {'pp t/s':>6} | {'decode t/s':>10} {'RSS MB':>7}"
+        f"{'300: tok':>8} {'cold s':>6} {'warm s':>6} {'pp t/s':>6} | "
+        f"{'decode t/s':>10} {'RSS MB':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
             lines.append(
-                f"{r['threads']:>3} {r['n_batch']:>5} {int(r['flash_attn']):>3} ERROR {r['error'][-200:]!r}"
+                f"{r['threads']:>3} {r['n_batch']:>5} {int(r['flash_attn']):>3} "
+                f"ERROR {r['error'][-200:]!r}"
             )
             continue
         s8, s3 = r["sizes"]["800"], r["sizes"]["300"]
         lines.append(
             f"{r['threads']:>3} {r['n_batch']:>5} {int(r['flash_attn']):>3} "
             f"{(r.get('omp_wait_policy') or 'PASSIVE')[:7]:>7} {r['load_s']:>6.2f} | "
-            f"{s8['cold']['prompt_tokens']:>8} {s8['cold']['ttft_s']:>6.2f} {s8['ttft_warm_p50_s']:>6.2f} "
+            f"{s8['cold']['prompt_tokens']:>8} {s8['cold']['ttft_s']:>6.2f} "
+            f"{s8['ttft_warm_p50_s']:>6.2f} "
             f"{s8['prompt_tok_s']:>6.0f} | "
-            f"{s3['cold']['prompt_tokens']:>8} {s3['cold']['ttft_s']:>6.2f} {s3['ttft_warm_p50_s']:>6.2f} "
+            f"{s3['cold']['prompt_tokens']:>8} {s3['cold']['ttft_s']:>6.2f} "
+            f"{s3['ttft_warm_p50_s']:>6.2f} "
             f"{s3['prompt_tok_s']:>6.0f} | {r['decode_tok_s']:>10.2f} {r['peak_rss_mb']:>7.0f}"
         )
     return "\n".join(lines)
@@ -370,7 +378,8 @@ def main() -> None:
     print(
         f"CPU: {info['cpu']}, {info['physical_cores']} cores; "
         f"flags: {', '.join(k for k, v in info['cpu_flags'].items() if v)}; "
-        f"llama.cpp CPU variant: {info.get('cpu_variant', '?')}; llama-cpp-python {info['llama_cpp_python']}"
+        f"llama.cpp CPU variant: {info.get('cpu_variant', '?')}; "
+        f"llama-cpp-python {info['llama_cpp_python']}"
     )
     print("TTFT cold = empty KV cache; warm = p50 over questions sharing only the system prompt.")
     print(_table(rows))

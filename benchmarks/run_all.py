@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset of: " + ", ".join(SCRIPTS + ["llm_speed"]),
+        help="comma-separated subset of: " + ", ".join([*SCRIPTS, "llm_speed"]),
     )
     args = parser.parse_args()
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or SCRIPTS
