@@ -23,7 +23,10 @@ KFOR_QUOTE = (
     "He recalled that KFOR is made up of 3,700 troops from 20 allied and 7 associated countries."
 )
 OTHER_PASSAGE = "Kosovo proclaimed its independence in 2008, which Serbia does not recognise."
-EVIL_PASSAGE = 'Payload <script>window.__xss = "passage"</script> and <img src=x onerror="window.__xss=\'img\'">.'
+EVIL_PASSAGE = (
+    'Payload <script>window.__xss = "passage"</script> and '
+    "<img src=x onerror=\"window.__xss='img'\">."
+)
 EVIL_ANSWER = (
     "Injected <img src=x onerror=\"window.__xss='answer'\"> and "
     "[click me](javascript:window.__xss='md') and <script>window.__xss='script'</script> [1]."

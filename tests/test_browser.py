@@ -39,14 +39,16 @@ HOSTILE = {
     "published": "2024-05-01",
     "text": (
         "The zebra crossing council of Quuxville voted to paint 314 new stripes on Main Street. "
-        "<script>window.__xss='body'</script> Residents said <img src=x onerror=\"window.__xss='img'\"> "
+        "<script>window.__xss='body'</script> Residents said "
+        "<img src=x onerror=\"window.__xss='img'\"> "
         "the stripes were [bright](javascript:window.__xss='md') and welcome.\n\n"
         "The council meets again in June to discuss the stripes on Elm Street."
     ),
 }
 NEW_ARTICLE = (
     "Lunar greenhouse harvest\n\n"
-    "The experimental lunar greenhouse at Shackleton base harvested 42 tomatoes in its first season, "
+    "The experimental lunar greenhouse at Shackleton base harvested 42 tomatoes "
+    "in its first season, "
     "the mission's botanist said on Monday.\n\n"
     "The team plans to grow peppers next year.\n"
 )
@@ -254,7 +256,8 @@ def test_copy_answer_puts_answer_and_sources_on_the_clipboard(
         button = page.locator("#chat button.rag-copy").last
         button.click()
         page.wait_for_function(
-            "() => [...document.querySelectorAll('button.rag-copy')].some(b => b.textContent.startsWith('Copied'))"
+            "() => [...document.querySelectorAll('button.rag-copy')]"
+            ".some(b => b.textContent.startsWith('Copied'))"
         )
         copied = page.evaluate("navigator.clipboard.readText()")
         assert "3,700 troops" in copied and "Sources:" in copied and "[1]" in copied

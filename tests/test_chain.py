@@ -18,7 +18,8 @@ from rag.testing import StaticRetriever
 
 PASSAGES = [
     (
-        "KFOR is made up of 3,700 troops from 20 allied and 7 associated countries, Stoltenberg recalled.",
+        "KFOR is made up of 3,700 troops from 20 allied and 7 associated countries, "
+        "Stoltenberg recalled.",
         "2022-08-17",
     ),
     (

@@ -104,8 +104,9 @@ ABORTION = [
         page_content="Ohio voters will decide on Issue 1 on Tuesday.", metadata={"chunk_id": "o#1"}
     ),
     Document(
-        page_content="France made history on Monday as the first country in the world to enshrine the right "
-        "to abortion in its constitution. Parliament met at the Palace of Versailles.",
+        page_content="France made history on Monday as the first country in the world "
+        "to enshrine the right to abortion in its constitution. "
+        "Parliament met at the Palace of Versailles.",
         metadata={"chunk_id": "f#1"},
     ),
 ]
@@ -113,11 +114,14 @@ ABORTION_Q = "Which country became the first to enshrine abortion rights in its 
 
 
 def test_unsupported_trailing_detail_is_trimmed_not_the_whole_answer() -> None:
-    raw = "France became the first country to enshrine abortion rights in its constitution on Monday, 2024-03-04 [1]."
+    raw = (
+        "France became the first country to enshrine abortion rights in its constitution "
+        "on Monday, 2024-03-04 [1]."
+    )
     out = verify_answer(raw, ABORTION, question=ABORTION_Q)
-    assert (
-        out.answer
-        == "France became the first country to enshrine abortion rights in its constitution on Monday [2]."
+    assert out.answer == (
+        "France became the first country to enshrine abortion rights in its constitution "
+        "on Monday [2]."
     )
     assert out.trimmed == 1 and out.any_supported
     assert [c.n for c in out.citations] == [2]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from rag.config import Settings
 from rag.errors import ConfigError
-from rag.evals import metrics as M
+from rag.evals import metrics
 from rag.evals.cli import eval_cmd
 from rag.evals.report import compare, format_compare, format_table, write_report
 from rag.evals.runner import run_suite
@@ -28,42 +28,42 @@ MRR_FLOOR = 0.85  # measured 0.933
 
 # --- metrics ---------------------------------------------------------------------------------
 def test_retrieval_scores_rank_of_first_chunk() -> None:
-    s = M.retrieval_scores(["x", "a", "a", "y", "b"], ["a", "b"])
+    s = metrics.retrieval_scores(["x", "a", "a", "y", "b"], ["a", "b"])
     assert (s["hit@1"], s["hit@3"], s["hit@5"], s["hit@10"]) == (0.0, 1.0, 1.0, 1.0)
     assert s["mrr@10"] == pytest.approx(0.5)
     ideal = 1 + 1 / math.log2(3)
     assert s["ndcg@10"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(6)) / ideal)
-    miss = M.retrieval_scores(["x"] * 12 + ["a"], ["a"])
+    miss = metrics.retrieval_scores(["x"] * 12 + ["a"], ["a"])
     assert miss["hit@10"] == 0.0 and miss["mrr@10"] == 0.0 and miss["ndcg@10"] == 0.0
-    assert M.retrieval_scores(["a"], ["a"])["ndcg@10"] == 1.0
+    assert metrics.retrieval_scores(["a"], ["a"])["ndcg@10"] == 1.0
 
 
 def test_path_ids_match_by_suffix() -> None:
-    assert M.same_article("/abs/work/corpus/x.txt", "corpus/x.txt")
-    assert not M.same_article("corpus/ax.txt", "x.txt")
+    assert metrics.same_article("/abs/work/corpus/x.txt", "corpus/x.txt")
+    assert not metrics.same_article("corpus/ax.txt", "x.txt")
 
 
 def test_answer_matching() -> None:
-    assert M.answer_correct("KFOR has 3700 troops.", ["3,700"])
-    assert M.answer_correct("It was “Oppenheimer”, again.", ['"Oppenheimer"'])
-    assert not M.answer_correct("About 300 people", ["3"])
-    assert not M.answer_correct("anything", [])
-    assert M.token_f1("Luke Humphries won", ["Luke Humphries"]) == pytest.approx(0.8)
-    assert M.token_f1("", ["x"]) == 0.0
+    assert metrics.answer_correct("KFOR has 3700 troops.", ["3,700"])
+    assert metrics.answer_correct("It was “Oppenheimer”, again.", ['"Oppenheimer"'])
+    assert not metrics.answer_correct("About 300 people", ["3"])
+    assert not metrics.answer_correct("anything", [])
+    assert metrics.token_f1("Luke Humphries won", ["Luke Humphries"]) == pytest.approx(0.8)
+    assert metrics.token_f1("", ["x"]) == 0.0
 
 
 def test_answer_hits() -> None:
     texts = ["Nothing here.", "KFOR has 3,700 troops.", "x"]
-    assert M.answer_hits(texts, ["3700"]) == {"answer@1": 0.0, "answer@5": 1.0}
-    assert M.answer_hits([], ["3700"]) == {"answer@1": 0.0, "answer@5": 0.0}
+    assert metrics.answer_hits(texts, ["3700"]) == {"answer@1": 0.0, "answer@5": 1.0}
+    assert metrics.answer_hits([], ["3700"]) == {"answer@1": 0.0, "answer@5": 0.0}
 
 
 def test_refusal_heuristic() -> None:
-    assert M.is_refusal("The articles don't say.")
-    assert M.is_refusal("I don't know.")
-    assert M.is_refusal("The context does not mention the population.")
-    assert M.is_refusal("")
-    assert not M.is_refusal("KFOR has 3,700 troops [1].")
+    assert metrics.is_refusal("The articles don't say.")
+    assert metrics.is_refusal("I don't know.")
+    assert metrics.is_refusal("The context does not mention the population.")
+    assert metrics.is_refusal("")
+    assert not metrics.is_refusal("KFOR has 3,700 troops [1].")
 
 
 def test_citation_scores() -> None:
@@ -71,26 +71,32 @@ def test_citation_scores() -> None:
         {"passage": "KFOR is made up of 3,700 troops"},
         {"passage": "Vucic predicted a difficult meeting"},
     ]
-    assert M.citation_scores(cits, ["3,700"]) == {
+    assert metrics.citation_scores(cits, ["3,700"]) == {
         "citation_precision": 0.5,
         "citation_coverage": 1.0,
     }
     assert (
-        M.citation_scores([{"passage": "3,700", "supported": False}], ["3,700"])[
+        metrics.citation_scores([{"passage": "3,700", "supported": False}], ["3,700"])[
             "citation_coverage"
         ]
         == 0.0
     )
-    assert M.citation_scores([], ["x"]) == {"citation_precision": None, "citation_coverage": 0.0}
-    assert M.citation_scores(cits, []) == {"citation_precision": None, "citation_coverage": None}
+    assert metrics.citation_scores([], ["x"]) == {
+        "citation_precision": None,
+        "citation_coverage": 0.0,
+    }
+    assert metrics.citation_scores(cits, []) == {
+        "citation_precision": None,
+        "citation_coverage": None,
+    }
 
 
 def test_aggregates_never_nan() -> None:
-    assert M.mean([]) is None and M.mean([None, float("nan")]) is None
-    assert M.mean([1.0, None, 0.0]) == 0.5
-    assert M.percentile([], 50) is None
-    assert M.percentile([1, 2, 3, 4], 50) == 2.5
-    assert M.percentile([5], 95) == 5
+    assert metrics.mean([]) is None and metrics.mean([None, float("nan")]) is None
+    assert metrics.mean([1.0, None, 0.0]) == 0.5
+    assert metrics.percentile([], 50) is None
+    assert metrics.percentile([1, 2, 3, 4], 50) == 2.5
+    assert metrics.percentile([5], 95) == 5
 
 
 # --- suites ----------------------------------------------------------------------------------
@@ -99,7 +105,8 @@ ARTICLES = [
         "id": "art-1",
         "title": "Volcano erupts in Iceland",
         "published": "2024-01-10",
-        "text": "A volcano erupted near Grindavik in Iceland. Lava reached the edge of the fishing town.",
+        "text": "A volcano erupted near Grindavik in Iceland. "
+        "Lava reached the edge of the fishing town.",
     },
     {
         "id": "art-2",
@@ -189,7 +196,7 @@ def test_bad_suites(tmp_path: Path, line: str, error: str) -> None:
     (tmp_path / "qa.jsonl").write_text(line + "\n")
     with pytest.raises(ConfigError, match=error):
         load_suite(tmp_path)
-    with pytest.raises(ConfigError, match="No qa.jsonl"):
+    with pytest.raises(ConfigError, match=r"No qa\.jsonl"):
         load_suite(tmp_path / "nowhere")
 
 

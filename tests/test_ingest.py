@@ -26,7 +26,8 @@ def _write_articles(folder: Path, n: int, *, start: int = 0) -> list[Path]:
     paths = []
     for i in range(start, start + n):
         body = " ".join(
-            f"Article {i} reports on topic{i} in city{i % 7}. Officials said sentence {j} about topic{i} matters."
+            f"Article {i} reports on topic{i} in city{i % 7}. "
+            f"Officials said sentence {j} about topic{i} matters."
             for j in range(12)
         )
         path = folder / f"article-{i:04d}.txt"
@@ -165,7 +166,7 @@ def test_interrupted_ingest_leaves_previous_index_usable(
 
     report = ingest([folder], settings, embedder=fake_embedder)
     assert report.articles_total == 300
-    manifest, chunk_ids = _state(settings)
+    _manifest, chunk_ids = _state(settings)
     store = open_store(settings)
     assert chunk_ids == {cid for a in store.manifest().values() for cid in a.chunk_ids}
 

@@ -91,7 +91,8 @@ def test_bundled_llm_follow_up_in_context(llm_chain) -> None:  # type: ignore[no
         {"role": "user", "content": "How many KFOR troops are there?"},
         {
             "role": "assistant",
-            "content": "KFOR is made up of 3,700 troops from 20 allied and 7 associated countries [1].",
+            "content": "KFOR is made up of 3,700 troops from 20 allied and 7 associated "
+            "countries [1].",
         },
     ]
     out = llm_chain.invoke(
@@ -113,7 +114,7 @@ def test_bundled_llm_refuses_what_the_articles_do_not_say(llm_chain) -> None:  #
 @llm_only
 @pytest.mark.llm
 def test_two_app_processes_share_one_model_server(llm_chain, seed_data: Path) -> None:  # type: ignore[no-untyped-def]
-    """`rag llm-server` serves the bundled model over the OpenAI API; two `rag ask` processes use it."""
+    """`rag llm-server` serves the bundled model over the OpenAI API; two `rag ask`s use it."""
     import json
     import subprocess
     import sys

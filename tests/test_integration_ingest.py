@@ -1,4 +1,4 @@
-"""Integration: the real bundled embedder, real Chroma (embedded and a `chroma run` server), the CLI."""
+"""Integration: the real bundled embedder, real Chroma (embedded and `chroma run`), the CLI."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def test_ask_kfor_with_extractive_backend(tmp_path: Path) -> None:
 
 
 def test_query_widths_are_bucketed_without_changing_embeddings(settings: Settings) -> None:
-    """Queries pad to a multiple of 16 tokens (bounded OpenVINO shape caches); vectors stay the same."""
+    """Queries pad to a multiple of 16 tokens (bounded OpenVINO shape caches); same vectors."""
     import numpy as np
 
     from rag.models.embedder import load_embedder

@@ -115,7 +115,8 @@ from rag.index.bm25 import BM25Index
 
 path, generation = Path(sys.argv[1]), int(sys.argv[2])
 ids = [f"chunk-{i}" for i in range(2000)]
-index = BM25Index.build(ids, [f"term{i} shared{i % 40} text" for i in range(2000)], generation=generation)
+texts = [f"term{i} shared{i % 40} text" for i in range(2000)]
+index = BM25Index.build(ids, texts, generation=generation)
 failures = []
 for _ in range(60):
     index.save(path)
@@ -237,7 +238,7 @@ class _ChatApp(_App):
 
 
 def _check_bm25(store: ChunkStore, data_dir: Path) -> None:
-    """The BM25 index an app saved in its data dir is at the store's generation, live chunks only."""
+    """The BM25 index an app saved in its data dir: the store's generation, live chunks only."""
     bm25 = BM25Index.load(bm25_path(Settings(data_dir=data_dir), store))
     live = sorted(cid for art in store.manifest().values() for cid in art.chunk_ids)
     assert (bm25.generation, sorted(bm25.ids)) == (store.generation(), live), data_dir
@@ -271,7 +272,7 @@ def test_two_app_processes_share_one_chroma_server(tmp_path: Path, chroma_server
     store = open_store(writer, create=False)
 
     def check_refreshed(app_reply: dict[str, Any]) -> None:
-        """Both apps' BM25 indexes, and the library app's snapshot, are at the store's generation."""
+        """Both apps' BM25 indexes and the library app's snapshot are at the store's generation."""
         generation = store.generation()
         chunks = sum(len(art.chunk_ids) for art in store.manifest().values())
         assert app_reply["generation"] == generation, app_reply
@@ -373,7 +374,7 @@ def test_app_processes_sharing_a_data_dir_never_see_a_half_written_bm25_cache(
 def test_concurrent_commits_from_two_processes_never_share_a_generation(
     chroma_server: str, tmp_path: Path
 ) -> None:
-    """Two writers bumping at once may read the same count; every commit still moves the generation."""
+    """Two writers bumping at once may read the same count; every commit moves the generation."""
     code = textwrap.dedent(
         """
         import json, sys
@@ -399,15 +400,16 @@ def test_concurrent_commits_from_two_processes_never_share_a_generation(
 def test_parallel_ingest_workers_on_disjoint_folders_share_one_server(
     chroma_server: str, tmp_path: Path
 ) -> None:
-    """Two `rag ingest` processes, one folder each, at once: both commit, neither prunes the other."""
+    """Two `rag ingest` processes, one folder each, at once: both commit, neither prunes."""
     folders = []
     for name, count in (("east", 6), ("west", 5)):
         folder = tmp_path / name
         folder.mkdir()
         for i in range(count):
             (folder / f"{name}-{i}.txt").write_text(
-                f"{name.title()} report {i}\n\nThe {name} desk filed report number {i} about harbour "
-                f"traffic, which reached {1000 + i} ships this month according to port officials.\n",
+                f"{name.title()} report {i}\n\nThe {name} desk filed report number {i} "
+                f"about harbour traffic, which reached {1000 + i} ships this month "
+                "according to port officials.\n",
                 encoding="utf-8",
             )
         folders.append(folder)
@@ -425,7 +427,7 @@ def test_parallel_ingest_workers_on_disjoint_folders_share_one_server(
         for f in folders
     ]
     outs = [p.communicate(timeout=STARTUP_S) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     reports = [json.loads(out) for out, _ in outs]
     assert sorted(r["added"] for r in reports) == [5, 6]

@@ -1,4 +1,7 @@
-"""Tests of rag.models' LLM side: bundled-model assembly, the backend table, the llama.cpp chat model."""
+"""Tests of rag.models' LLM side.
+
+Bundled-model assembly, the backend table, the llama.cpp chat model.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from rag import hardware
-from rag.models import bundled, chat_llamacpp, llamacpp
 from rag.config import Settings
 from rag.errors import ConfigError, MissingDependencyError, ModelError
+from rag.models import bundled, chat_llamacpp, llamacpp
 from rag.models.bundled import BundledModel, assemble_gguf, bundled_model_path
 from rag.models.chat_llamacpp import LlamaCppChatModel
 from rag.models.llms import LlmSpec, describe_llm, load_llm, parse_llm_spec
@@ -110,7 +113,7 @@ def test_assemble_missing_part_raises(tmp_path: Path) -> None:
     parts, blob = _make_parts(tmp_path / "parts", [100, 200, 300])
     parts[1].unlink()
 
-    with pytest.raises(ModelError, match="part02.bin"):
+    with pytest.raises(ModelError, match=r"part02\.bin"):
         assemble_gguf(
             parts, tmp_path / "m.gguf", expected_size=len(blob), expected_sha256=_sha(blob)
         )
@@ -430,7 +433,8 @@ def test_bundled_model_answers_a_grounded_question() -> None:
     messages = [
         SystemMessage("Answer only from the passage, in one short sentence."),
         HumanMessage(
-            "Passage: KFOR is made up of 3,700 troops from 20 allied and 7 associated countries.\n\n"
+            "Passage: KFOR is made up of 3,700 troops from 20 allied and 7 associated "
+            "countries.\n\n"
             "Question: How many troops make up KFOR?"
         ),
     ]

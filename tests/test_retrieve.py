@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date
 from pathlib import Path
@@ -10,8 +11,8 @@ import pytest
 from rag.config import Settings
 from rag.errors import InputError
 from rag.index.snapshot import Index
-from rag.ingest.pipeline import ingest
 from rag.index.store import chroma_where
+from rag.ingest.pipeline import ingest
 from rag.retrieve.filters import chunk_filter, parse_filters
 from rag.retrieve.hybrid import HybridRetriever, build_retriever
 from rag.testing import KeywordEmbedder
@@ -27,8 +28,8 @@ ARTICLES = [
         "title": "Volcano erupts in Iceland",
         "source": "Wire",
         "published": "2024-01-10",
-        "text": "A volcano erupted near Grindavik in Iceland, sending lava toward the fishing town. "
-        + FILLER,
+        "text": "A volcano erupted near Grindavik in Iceland, "
+        "sending lava toward the fishing town. " + FILLER,
     },
     {
         "id": "b-volcano-old",
@@ -243,7 +244,7 @@ def test_same_article_overlapping_chunks_collapse(
     ingest([corpus], cfg, embedder=fake_embedder)
     docs = retriever(cfg, fake_embedder).invoke("harbour crane", today=TODAY, k=20)
     spans = sorted((d.metadata["start"], d.metadata["end"]) for d in docs)
-    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+    for (s1, e1), (s2, e2) in itertools.pairwise(spans):
         assert min(e1, e2) - max(s1, s2) < 0.5 * min(e1 - s1, e2 - s2)
 
 

@@ -81,8 +81,8 @@ def test_card_links_only_http_urls_with_safe_rel() -> None:
     bad = {"n": 2, "title": "T2", "url": "javascript:alert(1)", "text": "t"}
     out = render.render_sources(0, "q", [good, bad], citations=[{"n": 1}, {"n": 2}])
     assert (
-        '<a class="rag-card-title" href="https://example.org/a?x=1&amp;y=2" target="_blank" rel="noopener noreferrer">'
-        in out
+        '<a class="rag-card-title" href="https://example.org/a?x=1&amp;y=2" '
+        'target="_blank" rel="noopener noreferrer">' in out
     )
     assert "javascript" not in out
     assert out.count("<a ") == 1
