@@ -162,6 +162,16 @@ class Settings(BaseSettings):
         ge=100,
         description="Characters of each passage sent to the LLM (its most relevant sentences).",
     )
+    broad_passages: int = Field(
+        4,
+        ge=1,
+        le=50,
+        description="Passages shown for broad questions (overviews, why/how, comparisons, "
+        "what someone said), which are answered in several sentences.",
+    )
+    broad_passage_chars: int = Field(
+        400, ge=100, description="Characters of each passage shown for broad questions."
+    )
     max_evidence_age_days: int = Field(
         120,
         ge=0,
@@ -252,12 +262,17 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Build settings, turning validation failures into a :class:`ConfigError`."""
+    """Build settings, turning validation failures and a malformed rag.toml into ConfigError."""
+    import tomllib
+
     from pydantic import ValidationError
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{_toml_path()} is not valid TOML: {exc}."
+        raise ConfigError(msg, hint="Fix the file, or point RAG_CONFIG at another one.") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg'].rstrip('.')}"

@@ -29,13 +29,74 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
+# The session's embedding cache (see `_embedding_cache`): the one RAG_* variable tests keep.
+EMBEDDING_CACHE_ENV = "RAG_EMBEDDING_CACHE_DIR"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Exported embedding models go to a session tmp dir, never to ~/.cache.
+
+    Session-scoped because the one-off ONNX export of the bundled embedder (torch.onnx.export
+    plus an agreement check against torch) takes seconds; every test and every `rag`
+    subprocess of the session (see `subprocess_env`) shares the one export.
+    """
+    cache = tmp_path_factory.mktemp("embedding-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(EMBEDDING_CACHE_ENV, str(cache))
+        yield cache
+
+
 @pytest.fixture(autouse=True)
 def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's RAG_* variables or rag.toml."""
     for key in list(os.environ):
-        if key.startswith("RAG_"):
+        if key.startswith("RAG_") and key != EMBEDDING_CACHE_ENV:
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAG_CONFIG", str(tmp_path / "no-such-rag.toml"))
+
+
+LLM_GUARD_MESSAGE = (
+    "this test is not marked llm but tried to load the bundled LLM; mark it "
+    "@pytest.mark.llm or use llm='extractive' / build_chain(..., llm=<fake>)"
+)
+
+
+def _refuse_bundled_llm(*_args: Any, **_kwargs: Any) -> Any:
+    # pytest.fail raises a BaseException, so no `except Exception` in the library swallows it
+    pytest.fail(LLM_GUARD_MESSAGE, pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _guard_bundled_llm(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only tests marked `llm` may assemble or load the real bundled model (1.1 GB, slow).
+
+    Patched where the names are looked up: `rag.models.llms` (the bundled backend's loader),
+    `rag.models.bundled` (call-time imports, e.g. `rag llm-server`), and `load_llama` in
+    `rag.models.chat_llamacpp` / `rag.models.llamacpp` for the bundled GGUF file. Fakes
+    (another `BundledModel`, another GGUF path) still go through.
+    """
+    if request.node.get_closest_marker("llm") is not None:
+        return
+    from rag.models import bundled, chat_llamacpp, llamacpp, llms
+
+    real_model_path = bundled.bundled_model_path
+    real_load = llamacpp.load_llama
+
+    def model_path(settings: Settings, model: Any = bundled.BUNDLED_MODEL) -> Path:
+        if model is bundled.BUNDLED_MODEL:
+            _refuse_bundled_llm()
+        return real_model_path(settings, model)
+
+    def load_llama(key: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        if Path(str(params.get("model_path", ""))).name == bundled.BUNDLED_MODEL.file_name:
+            _refuse_bundled_llm()
+        return real_load(key, params)
+
+    monkeypatch.setattr(llms, "bundled_model_path", _refuse_bundled_llm)
+    monkeypatch.setattr(bundled, "bundled_model_path", model_path)
+    monkeypatch.setattr(chat_llamacpp, "load_llama", load_llama)
+    monkeypatch.setattr(llamacpp, "load_llama", load_llama)
 
 
 @pytest.fixture
@@ -64,8 +125,11 @@ def realtimeqa() -> Path:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a `rag` subprocess: none of the caller's RAG_* variables, no rag.toml."""
+    """The environment for a `rag` subprocess: none of the caller's RAG_* variables (but the
+    session's embedding cache), no rag.toml."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    if EMBEDDING_CACHE_ENV in os.environ:  # the session's embedding cache (`_embedding_cache`)
+        env[EMBEDDING_CACHE_ENV] = os.environ[EMBEDDING_CACHE_ENV]
     env.update(HF_HUB_OFFLINE="1", RAG_CONFIG="/nonexistent/rag.toml", **extra)
     return env
 
