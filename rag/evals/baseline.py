@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -92,7 +93,7 @@ class TutorialBaseline:
             )
             ids: list[str] = []
             texts: list[str] = []
-            metas: list[dict[str, Any]] = []
+            metas: list[Mapping[str, Any]] = []  # the shape Chroma's add() takes
             for a in articles:
                 page = f"{a.title}\n\n{a.text}" if a.title else a.text
                 for n, piece in enumerate(splitter.split_text(page)):

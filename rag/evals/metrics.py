@@ -9,7 +9,7 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 HIT_KS = (1, 3, 5, 10)
 
+_normalize: Callable[[str], str] | None
 try:  # the project's matching normalisation ("3,700" == "3700", quotes folded, ...)
     from rag.text import normalize as _normalize
 except ImportError:  # pragma: no cover - rag.text is part of the project
