@@ -140,7 +140,10 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         if not question:
             raise InputError("The question is empty.", hint="Type a question about the articles.")
         if len(question) > self.settings.max_question_chars:
-            msg = f"The question is {len(question)} characters long; the limit is {self.settings.max_question_chars}."
+            msg = (
+                f"The question is {len(question)} characters long; "
+                f"the limit is {self.settings.max_question_chars}."
+            )
             raise InputError(msg, hint="Shorten it, or raise RAG_MAX_QUESTION_CHARS.")
         history = normalize_history(payload.get("chat_history"))
         today = require_date(payload.get("today"), "'today'") or self.settings.today
@@ -251,7 +254,8 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             and evidence.age_days > self.settings.max_evidence_age_days
         ):
             reason = (
-                f"The closest articles are from {evidence.newest}, {evidence.age_days} days before {today}; "
+                f"The closest articles are from {evidence.newest}, "
+                f"{evidence.age_days} days before {today}; "
                 "nothing covers that time."
             )
             yield final(self._refusal(reason), refused=True, evidence=ev, refusal_reason="stale")

@@ -52,6 +52,7 @@ def parse_markers(text: str) -> list[int]:
 
 
 def strip_markers(text: str) -> str:
+    """``text`` without its citation markers."""
     return _MARKER.sub("", text).strip()
 
 
@@ -61,8 +62,10 @@ def _weights(tokens: Sequence[str]) -> dict[str, float]:
 
 
 def support(claim: str, evidence: str, question: str = "") -> float:
-    """How well ``evidence`` supports ``claim``: weighted share of the claim's content words
-    found in the evidence, 0 when a figure of the claim is missing from it.
+    """How well ``evidence`` supports ``claim``, from 0 to 1.
+
+    The weighted share of the claim's content words found in the evidence, 0 when a figure of
+    the claim is missing from it.
 
     Given the ``question``, only the words the claim adds to it count (its actual answer:
     "euro" in "Kosovo uses the euro"): echoing the question can't pass for support, and an
@@ -152,15 +155,19 @@ class Verified:
 # Where a sentence can be cut to drop a trailing detail: before a comma or a preposition that
 # opens a date or circumstance ("... in its constitution on Monday, 2024-03-04.").
 _CUT = re.compile(
-    r",\s+|\s+(?:on|in|at|during|from|since|after|before|by|as of|with|when|while|amid|following)\s+",
+    r",\s+|\s+(?:on|in|at|during|from|since|after|before|by|as of|with|when|while|amid"
+    r"|following)\s+",
     re.IGNORECASE,
 )
 # What may be cut: only tails naming a date or time, the detail small models add most often
 # (worked out from today's date). Other tails (a number, a place) may be the answer itself.
 _DATEISH = re.compile(
-    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
-    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"today|yesterday|tomorrow|(?:this|last|next) (?:week|month|year)|(?:19|20)\d\d)\b|\d{4}-\d{2}-\d{2}",
+    r"\b(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"today|yesterday|tomorrow|(?:this|last|next) (?:week|month|year)|(?:19|20)\d\d)\b"
+    r"|\d{4}-\d{2}-\d{2}",
     re.IGNORECASE,
 )
 _ASKS_WHEN = re.compile(
@@ -227,7 +234,9 @@ def verify_answer(
     question: str = "",
     threshold: float = SUPPORT_THRESHOLD,
 ) -> Verified:
-    """Check, repair and collect the citations of ``answer`` against numbered ``docs`` ([1] is docs[0]).
+    """Check, repair and collect the citations of ``answer`` against numbered ``docs``.
+
+    ``[1]`` is ``docs[0]``.
 
     With the ``question``, a claim must also be supported in what it adds to the question.
     """

@@ -73,8 +73,9 @@ def select_sentences(question: str, text: str, *, max_chars: int = 600) -> str:
 def extractive_answer(
     question: str, docs: Sequence[Document], *, embedder: Any = None
 ) -> tuple[str, float]:
-    """The best supporting sentence with its citation, and the share of the question's topic
-    words it holds (the confidence used for refusing).
+    """The best supporting sentence with its citation, and the confidence used for refusing.
+
+    The confidence is the share of the question's topic words the sentence holds.
 
     Sentences are ranked by that share plus dense similarity when an embedder is given;
     answer-type hints (numbers for "how many") break ties.

@@ -13,7 +13,8 @@ from rag.text import tokenize
 __all__ = ["is_small_talk", "keyword_rewrite", "needs_rewrite", "normalize_history"]
 
 _SMALL_TALK = re.compile(
-    r"^\s*(hi|hello|hey|hiya|yo|good (morning|afternoon|evening)|thanks?( you)?|thank you( very much)?|"
+    r"^\s*(hi|hello|hey|hiya|yo|good (morning|afternoon|evening)|thanks?( you)?"
+    r"|thank you( very much)?|"
     r"ok(ay)?|cool|great|bye|goodbye|cheers)\W*$",
     re.IGNORECASE,
 )
@@ -26,8 +27,9 @@ _ANAPHORA = re.compile(
 # Question words and time words: present in questions, rarely telling about the topic.
 GENERIC_WORDS = frozenset(
     tokenize(
-        "what which who whom whose when where why how many much week weeks month year today yesterday "
-        "tomorrow recently recent latest new news announced reported according called named"
+        "what which who whom whose when where why how many much week weeks month year today "
+        "yesterday tomorrow recently recent latest new news announced reported according called "
+        "named"
     )
 )
 
@@ -63,6 +65,7 @@ def normalize_history(history: Any) -> list[BaseMessage]:
 
 
 def is_small_talk(question: str) -> bool:
+    """Whether ``question`` is a greeting, thanks or goodbye rather than a question."""
     return bool(_SMALL_TALK.match(question))
 
 
