@@ -153,6 +153,36 @@ class _Guard:
             await self._reply(send, 413, too_large, connection="close")
 
 
+def _describe_stream_chunks(app: FastAPI) -> None:
+    """Put the models used only in hand-written schema parts into the components.
+
+    They are the stream chunk (inside an SSE response) and the JSON body of /v1/ingest.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    from rag.api.schemas import ChatCompletionChunk, IngestRecords
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (ChatCompletionChunk, IngestRecords):
+                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in body.pop("$defs", {}).items():
+                    components.setdefault(name, definition)
+                components[model.__name__] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def build_api_app(
     settings: Settings | None = None, *, chain: Any = None, warm: bool = False
 ) -> FastAPI:
@@ -189,6 +219,7 @@ def build_api_app(
     app.include_router(assistant_router)
     upload_limit = int(settings.max_upload_mb * 1048576) * MAX_FILES_PER_UPLOAD + 1048576
     app.add_middleware(_Guard, keys=keys, upload_limit=upload_limit)
+    _describe_stream_chunks(app)
     if warm:
         threading.Thread(
             target=app.state.assistant.warm_up, daemon=True, name="rag-api-warm"

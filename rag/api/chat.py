@@ -22,7 +22,6 @@ from rag.api.errors import ApiException, error_body, rag_error_status
 from rag.api.schemas import (
     MODEL_ID,
     ChatCompletion,
-    ChatCompletionChunk,
     ChatRequest,
     ErrorBody,
     ModelCard,
@@ -143,7 +142,11 @@ async def get_model(model: str) -> ModelCard:
         200: {
             "description": "A chat.completion, or with stream=true an SSE stream of "
             "chat.completion.chunk events (see ChatCompletionChunk) ending with data: [DONE].",
-            "content": {"text/event-stream": {"schema": ChatCompletionChunk.model_json_schema()}},
+            "content": {
+                "text/event-stream": {
+                    "schema": {"$ref": "#/components/schemas/ChatCompletionChunk"}
+                }
+            },
         },
     },
 )

@@ -98,7 +98,7 @@ _INGEST_BODY = {
                     "required": ["files"],
                 }
             },
-            "application/json": {"schema": IngestRecords.model_json_schema()},
+            "application/json": {"schema": {"$ref": "#/components/schemas/IngestRecords"}},
         },
     }
 }
