@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,11 +48,13 @@ def common_options(func: F) -> F:
         *args: Any, data_dir: Path | None, chroma_url: str | None, verbose: int, **kwargs: Any
     ) -> Any:
         level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=level, handlers=[handler])
         try:
             return func(*args, base={"data_dir": data_dir, "chroma_url": chroma_url}, **kwargs)
         except RagError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            click.secho(f"Error: {_safe(exc)}", fg="red", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.secho(
@@ -142,7 +145,7 @@ def ingest_cmd(
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         for failure in report.failed:
-            click.secho(f"skipped {failure.path}: {failure.reason}", fg="yellow", err=True)
+            click.secho(_safe(f"skipped {failure.path}: {failure.reason}"), fg="yellow", err=True)
         click.echo(report.summary())
     if report.failed and not (report.added or report.updated or report.unchanged):
         sys.exit(1)
@@ -179,10 +182,27 @@ def info_cmd(as_json: bool, base: dict[str, Any]) -> None:
         sys.exit(1)
 
 
+# C0/C1 control characters (ESC starts terminal escape sequences; U+009B is an 8-bit CSI) and
+# the bidi overrides that reorder what a terminal shows; tab and newline are kept.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _safe(text: Any) -> str:
+    """Text from articles or files made safe to print: no escape sequences reach the terminal."""
+    return _UNSAFE.sub("\ufffd", str(text))
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines name files and quote articles: escape sequences in them are neutralised."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _safe(super().format(record))
+
+
 def _print_answer(out: dict[str, Any]) -> None:
     """The answer, then its numbered sources with the cited sentence marked."""
     if not out.get("answer_shown"):
-        click.secho(out["answer"], fg="yellow" if out.get("refused") else None)
+        click.secho(_safe(out["answer"]), fg="yellow" if out.get("refused") else None)
     cited = {c["n"]: c for c in out.get("citations", [])}
     docs = out.get("context", [])
     if not docs:
@@ -196,15 +216,15 @@ def _print_answer(out: dict[str, Any]) -> None:
             continue
         head = f"[{n}] {meta.get('title') or meta.get('article_id')}"
         extra = ", ".join(x for x in (meta.get("published"), meta.get("source")) if x)
-        click.secho(head + (f" ({extra})" if extra else ""), fg="cyan")
+        click.secho(_safe(head + (f" ({extra})" if extra else "")), fg="cyan")
         if meta.get("url"):
-            click.echo(f"    {meta['url']}")
+            click.echo(f"    {_safe(meta['url'])}")
         text = doc.page_content
         cite = cited.get(n)
         if cite:
             qs, qe = cite["quote_start"], cite["quote_end"]
             text = text[:qs] + ">>" + text[qs:qe] + "<<" + text[qe:]
-        click.echo("    " + " ".join(text.split()))
+        click.echo("    " + _safe(" ".join(text.split())))
 
 
 def _json_ready(out: dict[str, Any]) -> dict[str, Any]:
@@ -261,7 +281,7 @@ def ask_cmd(
     for event in chain.stream(payload):
         token = folder.add(event)
         if token and live:
-            click.echo(token, nl=False)
+            click.echo(_safe(token), nl=False)
     out: dict[str, Any] = dict(folder.result())
     streamed = folder.streamed
     if live and streamed:
@@ -299,7 +319,7 @@ def chat_cmd(today: str | None, llm: str | None, k: int | None, base: dict[str, 
                 {"input": question, "chat_history": history, **({"today": today} if today else {})}
             )
         except RagError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            click.secho(f"Error: {_safe(exc)}", fg="red", err=True)
             continue
         _print_answer(out)
         history += [

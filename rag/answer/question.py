@@ -8,6 +8,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
+from rag.errors import InputError
 from rag.text import tokenize
 
 __all__ = ["is_small_talk", "keyword_rewrite", "needs_rewrite", "normalize_history"]
@@ -38,6 +39,9 @@ def normalize_history(history: Any) -> list[BaseMessage]:
     """Chat history as LangChain messages; accepts messages, (role, text) pairs or
     ``{"role", "content"}`` dicts (Gradio's format, whose content may be a list of parts)."""
     out: list[BaseMessage] = []
+    if history and not isinstance(history, list | tuple):
+        msg = f"chat_history must be a list of messages, got {type(history).__name__}."
+        raise InputError(msg, hint='Pass [{"role": "user", "content": "..."}, ...] or [].')
     for item in history or []:
         if isinstance(item, BaseMessage):
             out.append(item)

@@ -142,6 +142,33 @@ def _attr(tag: Any, name: str) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
+def _block_text(root: Any) -> str:
+    """The text under ``root`` with _PARA around block tags and _LINE for ``<br>``.
+
+    An explicit stack, not tag.insert_after (which walks the whole subtree on each call):
+    linear in the page size, so deeply nested or unclosed markup costs no more than flat.
+    """
+    from bs4 import CData, NavigableString, Tag
+
+    out: list[str] = []
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            out.append(_PARA)
+        elif isinstance(node, Tag):
+            if node.name == "br":
+                out.append(_LINE)
+                continue
+            if node.name in _BLOCK_TAGS:
+                out.append(_PARA)
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+        elif type(node) in (NavigableString, CData):  # not comments, doctypes, ...
+            out.append(str(node))
+    return "".join(out)
+
+
 def parse_html(text: str) -> Fields:
     """Parse an HTML page: metadata from meta/link tags, body text with paragraph breaks."""
     from bs4 import BeautifulSoup
@@ -173,12 +200,7 @@ def parse_html(text: str) -> Fields:
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     root = soup.find("article") or soup.find("main") or soup.body or soup
-    for br in root.find_all("br"):
-        br.replace_with(_LINE)
-    for tag in root.find_all(_BLOCK_TAGS):
-        tag.insert_before(_PARA)
-        tag.insert_after(_PARA)
-    body = _HTML_WS.sub(" ", root.get_text())
+    body = _HTML_WS.sub(" ", _block_text(root))
     paras = (p.replace(_LINE, "\n").strip() for p in body.split(_PARA))
     body = "\n\n".join(p for p in paras if p)
     return {
@@ -240,6 +262,9 @@ def parse_json_records(text: str, *, lines: bool) -> Iterator[tuple[int | None, 
                     Failure(f"invalid JSON on line {number}: {exc.msg} (column {exc.colno})"),
                 )
                 continue
+            except RecursionError:
+                yield number, Failure(f"JSON on line {number} is nested too deeply to read")
+                continue
             yield number, _record(obj, f"record on line {number}")
         return
     try:
@@ -248,6 +273,8 @@ def parse_json_records(text: str, *, lines: bool) -> Iterator[tuple[int | None, 
         raise Failure(
             f"invalid JSON on line {exc.lineno}: {exc.msg} (column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise Failure("JSON nested too deeply to read") from None
     if isinstance(obj, dict) and not any(k in obj for k in _ALIASES["text"]):
         inner = next((obj[k] for k in _CONTAINER_KEYS if isinstance(obj.get(k), list)), None)
         obj = inner if inner is not None else obj

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".pdf"}
 _MB = 1024 * 1024
+# Lone surrogates: from JSON escapes such as "\\ud800", or undecodable bytes in a file name.
+# They cannot be encoded as UTF-8, so the store would fail on them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,9 @@ def _article(
     path: Path, fields: dict[str, Any], number: int | None = None, where: str = ""
 ) -> Article | LoadFailure:
     """Build a cleaned :class:`Article` from parsed fields (title, text, url, source, ...)."""
+    fields = {
+        k: _SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for k, v in fields.items()
+    }
     text, found_source = clean_body(fields["text"])
     title = " ".join(str(fields.get("title") or "").split())
     paras = text.split("\n\n")
@@ -203,6 +210,8 @@ def load_file(path: Path, *, max_bytes: int) -> list[Article | LoadFailure]:
         if suffix not in SUPPORTED_SUFFIXES:
             supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
             raise Failure(f"unsupported file type {suffix or '(none)'!r} (supported: {supported})")
+        if _SURROGATE.search(shown):
+            raise Failure("the file name is not valid UTF-8 (rename the file)")
         data = _read_bytes(path, max_bytes)
         if suffix == ".pdf":
             return [_article(path, parse_pdf(data, path), None)]

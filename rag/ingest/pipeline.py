@@ -10,6 +10,7 @@ finishes the work and sweeps up chunks the interrupted one left behind.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -198,7 +199,7 @@ def ingest(
     for item in iter_articles(roots, max_bytes=settings.max_file_bytes):
         if isinstance(item, LoadFailure):
             report.failed.append(item)
-            failed_origins.add(str(Path(item.path).resolve()))
+            failed_origins.add(os.path.realpath(item.path))  # never raises on a symlink loop
             logger.warning("skipped %s: %s", item.path, item.reason)
             continue
         origins.add(item.origin)

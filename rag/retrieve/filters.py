@@ -37,9 +37,11 @@ def _date_int(value: Any, name: str) -> int:
     return date_number(require_date(value, name))
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if value in (None, ""):
+def _strings(value: Any, name: str) -> tuple[str, ...]:
+    if value is None or value == "":
         return ()
+    if not isinstance(value, str | list | tuple | set | frozenset):
+        raise InputError(f"{name} must be a string or a list of strings, got {value!r:.80}.")
     items = [value] if isinstance(value, str) else list(value)
     return tuple(sorted({str(v).strip() for v in items if str(v).strip()}))
 
@@ -52,15 +54,18 @@ def parse_filters(filters: Mapping[str, Any] | Filters | None) -> Filters:
     """
     if filters is None or isinstance(filters, Filters):
         return filters or Filters()
+    if not isinstance(filters, Mapping):
+        msg = f"Filters must be a mapping like {{'source': 'infobae.com'}}, got {filters!r:.80}."
+        raise InputError(msg)
     unknown = set(filters) - _FILTER_KEYS
     if unknown:
-        msg = f"Unknown filter(s): {', '.join(sorted(unknown))}."
+        msg = f"Unknown filter(s): {', '.join(sorted(map(repr, unknown)))}."
         raise InputError(msg, hint=f"Valid filters: {', '.join(sorted(_FILTER_KEYS))}.")
     return Filters(
-        sources=_strings(filters.get("source")),
+        sources=_strings(filters.get("source"), "source"),
         published_from=_date_int(filters.get("published_from"), "published_from"),
         published_to=_date_int(filters.get("published_to"), "published_to"),
-        article_ids=_strings(filters.get("article_ids")),
+        article_ids=_strings(filters.get("article_ids"), "article_ids"),
     )
 
 
