@@ -62,6 +62,7 @@ def common_options(func: F) -> F:
             )
             sys.exit(130)
 
+    # The wrapper takes the common options in place of ``base``: not the signature of F.
     return wrapper  # type: ignore[return-value]
 
 

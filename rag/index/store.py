@@ -78,6 +78,7 @@ class ArticleRecord:
 class ChunkStore:
     """Chunks and manifest in Chroma. Create with :func:`open_store`."""
 
+    # ``client``: a chromadb PersistentClient or HttpClient (two classes, one duck-typed API).
     def __init__(self, client: Any, name: str, *, location: str, create: bool = True) -> None:
         self.client = client
         self.name = name

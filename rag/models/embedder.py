@@ -151,6 +151,7 @@ def load_embedder(settings: Settings) -> Embedder:
     if settings.embedding_model == "keyword":
         from rag.models.keyword import KeywordEmbedder
 
+        # Not an Embedder subclass, but the same interface (name, dtype, embed_*).
         return KeywordEmbedder()  # type: ignore[return-value]
     backend_setting = getattr(settings, "embedding_backend", "auto")
     threads = getattr(settings, "embedding_threads", None) or physical_cores()

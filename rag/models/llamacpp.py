@@ -107,7 +107,7 @@ def loaded_cpu_variant() -> str | None:
 
 @dataclass
 class LoadedModel:
-    llama: Any
+    llama: Any  # a llama_cpp.Llama; llama_cpp is optional and imported only when used
     lock: threading.Lock
     load_seconds: float
 

@@ -12,11 +12,14 @@ llama.cpp's ``llama-server``) works the same way from the apps' side.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from rag.errors import MissingDependencyError, RagError
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 __all__ = ["MODEL_ALIAS", "build_server_app", "llm_server_cmd"]
 
@@ -24,8 +27,8 @@ MODEL_ALIAS = "bundled"
 
 
 def build_server_app(
-    settings: Any, *, model: Path | None = None, api_key: str | None = None
-) -> Any:
+    settings: Settings, *, model: Path | None = None, api_key: str | None = None
+) -> Any:  # a FastAPI app; fastapi comes with the optional llm-server extra
     """The ASGI app serving ``model`` (default: the bundled model) under the name ``bundled``."""
     from rag.hardware import physical_cores
     from rag.models.bundled import bundled_model_path

@@ -98,8 +98,8 @@ class HybridRetriever(BaseRetriever):
 
     settings: Settings
     index: Index
-    embedder: Any
-    reranker: Any | None = None
+    embedder: Any  # an Embedder or any LangChain Embeddings (tests pass fakes)
+    reranker: Any | None = None  # a sentence-transformers CrossEncoder, imported lazily
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _rows: dict[int, FilterRows] = PrivateAttr(default_factory=dict)
