@@ -10,14 +10,16 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index test test-fast browser-deps bench eval eval-full clean help
+.PHONY: install run index lint test test-fast browser-deps bench eval eval-same-period eval-full clean help
 
 help:
 	@echo "make run    - set up, index corpus/, start the chat at http://127.0.0.1:7860"
-	@echo "make test   - set up, then run the whole test suite"
+	@echo "make test   - set up, lint, then run the whole test suite"
+	@echo "make lint   - ruff (lint + format check) and mypy over rag/"
 	@echo "make bench  - run the benchmark scripts (numbers saved under benchmarks/results/)"
 	@echo "make eval   - score the seed suite (extractive) and realtimeqa-dev retrieval (reports/)"
 	@echo "make eval-full - the same with the bundled LLM and the tutorial baseline (slow)"
+	@echo "make eval-same-period - build the same-period unanswerable suite and score it (extractive)"
 
 $(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,10 +49,17 @@ browser-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "warning: could not install chromium; browser tests will be skipped"; }
 
-test: install browser-deps
+LINT_PATHS := rag tests benchmarks app.py
+
+lint: install
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy rag
+
+test: install browser-deps lint
 	$(PY) -m pytest
 
-test-fast: install
+test-fast: install lint
 	$(PY) -m pytest -m "not integration and not llm and not browser"
 
 bench: install
@@ -59,6 +68,14 @@ bench: install
 eval: install
 	$(RAG) eval evals/seed --llm extractive --out reports/seed-extractive
 	$(RAG) eval ../shared/datasets/realtimeqa-dev --retrieval-only --baseline tutorial --out reports/realtimeqa-dev-retrieval
+
+# A same-period unanswerable suite built from ../shared/datasets/realtimeqa-dev (answers removed
+# from the corpus, question dates kept; written under .rag/suites/, never into the repository).
+SAME_PERIOD := .rag/suites/realtimeqa-same-period
+eval-same-period: install
+	$(PY) evals/make_same_period.py --out $(SAME_PERIOD)
+	@test -f $(SAME_PERIOD)/qa.jsonl || { echo "no shared dataset: skipped"; exit 0; }; \
+		$(RAG) eval $(SAME_PERIOD) --llm extractive --out reports/realtimeqa-same-period-extractive
 
 eval-full: install
 	$(RAG) eval evals/seed --baseline tutorial --out reports/seed-bundled
