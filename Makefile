@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run index lint test test-fast browser-deps bench eval eval-full clean help
+.PHONY: install run index lint test test-fast browser-deps bench eval eval-same-period eval-full clean help
 
 help:
 	@echo "make run    - set up, index corpus/, start the chat at http://127.0.0.1:7860"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench  - run the benchmark scripts (numbers saved under benchmarks/results/)"
 	@echo "make eval   - score the seed suite (extractive) and realtimeqa-dev retrieval (reports/)"
 	@echo "make eval-full - the same with the bundled LLM and the tutorial baseline (slow)"
+	@echo "make eval-same-period - build the same-period unanswerable suite and score it (extractive)"
 
 $(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,6 +68,14 @@ bench: install
 eval: install
 	$(RAG) eval evals/seed --llm extractive --out reports/seed-extractive
 	$(RAG) eval ../shared/datasets/realtimeqa-dev --retrieval-only --baseline tutorial --out reports/realtimeqa-dev-retrieval
+
+# A same-period unanswerable suite built from ../shared/datasets/realtimeqa-dev (answers removed
+# from the corpus, question dates kept; written under .rag/suites/, never into the repository).
+SAME_PERIOD := .rag/suites/realtimeqa-same-period
+eval-same-period: install
+	$(PY) evals/make_same_period.py --out $(SAME_PERIOD)
+	@test -f $(SAME_PERIOD)/qa.jsonl || { echo "no shared dataset: skipped"; exit 0; }; \
+		$(RAG) eval $(SAME_PERIOD) --llm extractive --out reports/realtimeqa-same-period-extractive
 
 eval-full: install
 	$(RAG) eval evals/seed --baseline tutorial --out reports/seed-bundled

@@ -3,7 +3,8 @@
 RecursiveCharacterTextSplitter (1000 characters, 200 overlap) over each article, the same
 embedder, a plain Chroma similarity search (the LLM sees the top 4; retrieval metrics use
 the top 10 of the same search) and the tutorial's prompt, with no history, filters, dates,
-BM25 or citations.
+BM25 or citations. With no LLM (``--llm extractive``) the extractive reader answers from the
+same 4 chunks, so the two systems can be compared cheaply.
 """
 
 from __future__ import annotations
@@ -134,26 +135,46 @@ class TutorialBaseline:
         return ids, chunks, texts, (time.perf_counter() - started) * 1000
 
     def answer(self, case: Case) -> dict[str, Any]:
-        """The tutorial's answer to the question (streamed, timed)."""
-        if self.llm is None:
-            msg = "the tutorial baseline needs an LLM (RAG_LLM=extractive has none)"
-            raise RuntimeError(msg)
+        """The tutorial's answer to the question (streamed, timed), from its top 4 chunks.
+
+        Without an LLM (``--llm extractive``) the project's extractive reader picks the answer
+        sentence from the same 4 chunks, with none of the chain's refusal gates.
+        """
         started = time.perf_counter()
-        _, _, docs = self._search(case.question, _LLM_K)
-        prompt = TUTORIAL_PROMPT.format(question=case.question, context="\n\n".join(docs))
+        ids, chunk_ids, docs = self._search(case.question, _LLM_K)
+        context = [
+            {"n": n, "article_id": a, "chunk_id": c, "text": t}
+            for n, (a, c, t) in enumerate(zip(ids, chunk_ids, docs, strict=True), start=1)
+        ]
         first: float | None = None
         parts: list[str] = []
-        for chunk in self.llm.stream(prompt):
-            text = str(getattr(chunk, "content", chunk))
-            if text and first is None:
-                first = time.perf_counter()
+        if self.llm is None:
+            from langchain_core.documents import Document
+
+            from rag.answer.extractive import extractive_answer
+
+            text, _ = extractive_answer(
+                case.question, [Document(page_content=d) for d in docs], embedder=self.embedder
+            )
+            first = time.perf_counter()
             parts.append(text)
+        else:
+            prompt = TUTORIAL_PROMPT.format(question=case.question, context="\n\n".join(docs))
+            for chunk in self.llm.stream(prompt):
+                text = str(getattr(chunk, "content", chunk))
+                if text and first is None:
+                    first = time.perf_counter()
+                parts.append(text)
         end = time.perf_counter()
         answer = "".join(parts).strip()
+        refused = is_refusal(answer)
         return {
             "answer": answer,
-            "refused": is_refusal(answer),
+            "raw_answer": answer,
+            "refused": refused,
+            "refusal_reason": "model" if refused else None,
             "citations": [],
+            "context": context,
             "ttft_ms": ((first or end) - started) * 1000,
             "total_ms": (end - started) * 1000,
         }

@@ -53,6 +53,14 @@ def _judge(spec: str | None, base_url: str | None) -> Any | None:
 @click.option("--retrieval-only", is_flag=True, help="Score retrieval only (no LLM).")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N questions.")
 @click.option(
+    "--split",
+    type=click.Choice(["all", "tune", "check"]),
+    default="all",
+    show_default=True,
+    help="Dev split: 'tune' (tune settings on it) or 'check' (confirm on it), a fixed half "
+    "each by sha256(question id) even/odd; 'all' for every question.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
@@ -82,6 +90,7 @@ def eval_cmd(
     llm_spec: str | None,
     retrieval_only: bool,
     limit: int | None,
+    split: str,
     out_dir: Path | None,
     baseline: str | None,
     data_dir: Path | None,
@@ -90,11 +99,17 @@ def eval_cmd(
     compare_paths: tuple[Path, Path] | None,
     as_json: bool,
 ) -> None:
-    """Evaluate retrieval and answers on SUITE_DIR (qa.jsonl [+ corpus.jsonl, qa_meta.jsonl]).
+    r"""Evaluate retrieval and answers on SUITE_DIR (qa.jsonl [+ corpus.jsonl, qa_meta.jsonl]).
+
+    Answer mode reports, per system, an answer-loss funnel (gold article in the passages,
+    answer in the passages, in what the model saw, in the raw answer, correct) and refusals by
+    reason. --split tune|check picks a fixed half of the questions (sha256 of the id, even =
+    tune, odd = check): tune on one half, confirm on the other; --limit applies after it.
 
     \b
     Examples:
       rag eval evals/seed
+      rag eval ../shared/datasets/realtimeqa-dev --llm extractive --split tune
       rag eval ../shared/datasets/realtimeqa-dev --retrieval-only --baseline tutorial
       rag eval --compare old/report.json new/report.json
     """
@@ -142,6 +157,7 @@ def eval_cmd(
             settings,
             retrieval_only=retrieval_only,
             limit=limit,
+            split=split,
             baseline=baseline,
             progress=progress,
             judge=judge,

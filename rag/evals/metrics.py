@@ -17,6 +17,7 @@ __all__ = [
     "answer_correct",
     "answer_hits",
     "article_ranks",
+    "choice_correct",
     "citation_scores",
     "is_refusal",
     "mean",
@@ -28,6 +29,13 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_POSSESSIVE = re.compile(r"(?<=\w)'s(?=\s|$)")
+# Separators of a listed answer ("Finland and Sweden", "A, B & C"), split before normalising
+# (normalising drops the commas). "3,700" has no space after its comma and is not split.
+_LIST_SEP = re.compile(r"\s*[,;]\s+(?:(?:and|&)\s+)?|\s+(?:and|&)\s+", re.IGNORECASE)
+_ARTICLE = re.compile(r"^(?:the|a|an) (?=\S)")
+_LIST_SLACK = 4  # extra words allowed between the items of a listed answer, per gap
 
 HIT_KS = (1, 3, 5, 10)
 
@@ -48,10 +56,17 @@ _REFUSAL = re.compile(
 
 
 def normalize_answer(text: str) -> str:
-    """Case-folded, punctuation-trimmed, whitespace-collapsed text for answer matching."""
+    """Case-folded, punctuation-trimmed, whitespace-collapsed text for answer matching.
+
+    On top of :func:`rag.text.normalize`: possessives are dropped ("Italy's" -> "italy") and a
+    lone "&" reads "and".
+    """
     if _normalize is not None:
-        return _normalize(text)
-    return " ".join(re.sub(r"[^\w\s$%.-]", " ", text.casefold()).split())  # pragma: no cover
+        base = _normalize(text)
+    else:  # pragma: no cover
+        base = " ".join(re.sub(r"[^\w\s$%&.'-]", " ", text.casefold()).split())
+    base = _POSSESSIVE.sub("", base)
+    return " ".join("and" if token == "&" else token for token in base.split())
 
 
 def same_article(retrieved: str, evidence: str) -> bool:
@@ -62,7 +77,7 @@ def same_article(retrieved: str, evidence: str) -> bool:
 
 
 def article_ranks(retrieved: Sequence[str], evidence: Iterable[str]) -> dict[str, int]:
-    """1-based rank of each evidence article = rank of its first retrieved chunk (absent = missing)."""
+    """1-based rank of each evidence article: that of its first retrieved chunk (or absent)."""
     ranks: dict[str, int] = {}
     for ev in evidence:
         for position, aid in enumerate(retrieved, start=1):
@@ -104,16 +119,86 @@ def answer_hits(texts: Sequence[str], acceptable: Sequence[str]) -> dict[str, fl
     return {f"answer@{n}": float(first is not None and first <= n) for n in (1, 5)}
 
 
+def _needle(text: str) -> str:
+    """A normalised acceptable answer without a leading article ("The Hague" -> "hague")."""
+    return _ARTICLE.sub("", normalize_answer(text))
+
+
 def _contains(haystack: str, needle: str) -> bool:
-    needle = normalize_answer(needle)
+    needle = _needle(needle)
     if not needle:
         return False
     return f" {needle} " in f" {normalize_answer(haystack)} "
 
 
+def _positions(tokens: Sequence[str], item: Sequence[str]) -> list[int]:
+    width = len(item)
+    return [i for i in range(len(tokens) - width + 1) if list(tokens[i : i + width]) == item]
+
+
+def _list_items(acceptable: str) -> list[list[str]]:
+    """The items of a listed answer as token lists ([] unless a list of distinct items)."""
+    items = [_needle(part).split() for part in _LIST_SEP.split(acceptable)]
+    items = [item for item in items if item]
+    if len(items) < 2 or len({tuple(i) for i in items}) < len(items):
+        return []
+    return items
+
+
+def _contains_list(haystack: str, items: Sequence[Sequence[str]]) -> bool:
+    """Every item occurs, in any order, within a window a little longer than the items."""
+    tokens = normalize_answer(haystack).split()
+    limit = sum(len(i) for i in items) + _LIST_SLACK * (len(items) - 1)
+    spans = sorted(
+        (start, start + len(item), k)
+        for k, item in enumerate(items)
+        for start in _positions(tokens, list(item))
+    )[:2000]
+    for a, (start, _, _) in enumerate(spans):
+        seen: set[int] = set()
+        for s, e, k in spans[a:]:
+            if s - start >= limit:
+                break
+            if e - start <= limit:
+                seen.add(k)
+        if len(seen) == len(items):
+            return True
+    return False
+
+
 def answer_correct(answer: str, acceptable: Sequence[str]) -> bool:
-    """Lenient correctness: some acceptable answer occurs (normalised, on word boundaries)."""
-    return any(_contains(answer, a) for a in acceptable)
+    """Lenient correctness: some acceptable answer occurs (normalised, on word boundaries).
+
+    Possessives and "&"/"and" are normalised away, a leading article of the acceptable answer
+    is optional, and a listed answer ("Finland and Sweden") matches its items in any order
+    when they occur close together ("Sweden and Finland").
+    """
+    for ref in acceptable:
+        if _contains(answer, ref):
+            return True
+        items = _list_items(ref)
+        if items and _contains_list(answer, items):
+            return True
+    return False
+
+
+def choice_correct(answer: str, choices: Sequence[str], index: int | None) -> bool | None:
+    """Multiple-choice view: the answer names option ``index`` and no other option.
+
+    An other option that is part of the right one ("New Jersey" inside "New Jersey and
+    Oregon") is not held against the answer. ``None`` when there are no valid choices.
+    """
+    if index is None or not 0 <= index < len(choices):
+        return None
+    right = choices[index]
+    if not answer_correct(answer, [right]):
+        return False
+    for k, other in enumerate(choices):
+        if k == index or _needle(other) == _needle(right) or answer_correct(right, [other]):
+            continue
+        if answer_correct(answer, [other]):
+            return False
+    return True
 
 
 def token_f1(answer: str, acceptable: Sequence[str]) -> float:

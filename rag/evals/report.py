@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rag.evals.funnel import funnel_markdown, funnel_text, plot_funnel, plot_refusals
 from rag.evals.metrics import HIT_KS
 
 __all__ = ["compare", "format_compare", "format_table", "load_report", "write_report"]
@@ -25,6 +26,7 @@ METRICS: list[tuple[str, str]] = [
     ("answer@1", "answer in top chunk"),
     ("answer@5", "answer in top 5 chunks"),
     ("correct", "answer correct (lenient)"),
+    ("choice_correct", "answer names the right choice only"),
     ("f1", "answer token F1"),
     ("citation_precision", "citation precision"),
     ("citation_coverage", "citation coverage"),
@@ -71,13 +73,22 @@ def format_table(report: Mapping[str, Any]) -> str:
     header = ["metric", *systems]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
-        f"{report['suite']} ({report['mode']}): {first['questions']} questions, "
-        f"{first['answerable']} answerable, {first['unanswerable']} unanswerable",
+        f"{report['suite']} ({report['mode']}{_split_note(report)}): {first['questions']} "
+        f"questions, {first['answerable']} answerable, {first['unanswerable']} unanswerable",
         "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
         "  ".join("-" * w for w in widths),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines += funnel_text(report)
     return "\n".join(lines)
+
+
+def _split_note(report: Mapping[str, Any]) -> str:
+    """``", split tune of 189"`` for a dev-split run, else ``""``."""
+    split = report.get("split") or "all"
+    if split == "all":
+        return ""
+    return f", split {split} of {report.get('suite_questions', '?')}"
 
 
 def _markdown(report: Mapping[str, Any]) -> str:
@@ -85,13 +96,14 @@ def _markdown(report: Mapping[str, Any]) -> str:
     out = [
         f"# Evaluation: {report['suite']}",
         "",
-        f"Mode: {report['mode']}; created {report.get('created')}; {report.get('seconds')} s; "
-        f"model: {report.get('model') or 'n/a'}.",
+        f"Mode: {report['mode']}{_split_note(report)}; created {report.get('created')}; "
+        f"{report.get('seconds')} s; model: {report.get('model') or 'n/a'}.",
         "",
         "| metric | " + " | ".join(systems) + " |",
         "|---|" + "---|" * len(systems),
     ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
+    out += funnel_markdown(report)
     out += [
         "",
         "## Settings",
@@ -128,7 +140,14 @@ def _plot(report: Mapping[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    answers = any(s["summary"].get("funnel") for s in report["systems"].values())
+    if answers:
+        fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+        (left, right), (low_left, low_right) = axes
+        plot_funnel(low_left, report)
+        plot_refusals(low_right, report)
+    else:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for name, system in report["systems"].items():
         summary = system["summary"]
         points = [(k, summary[f"hit@{k}"]) for k in HIT_KS if summary.get(f"hit@{k}") is not None]
@@ -253,13 +272,11 @@ def format_compare(result: Mapping[str, Any]) -> str:
                 if whole
                 else f"{d['delta']:+.3f}"
             )
-            lines.append(
-                f"  {labels[key]:28s} {_fmt(d['old'], key):>8s} -> {_fmt(d['new'], key):>8s}  ({delta}){mark}"
-            )
+            old, new = _fmt(d["old"], key), _fmt(d["new"], key)
+            lines.append(f"  {labels[key]:28s} {old:>8s} -> {new:>8s}  ({delta}){mark}")
         flips = result["flipped"].get(name, [])
         lines.append(f"  flipped: {len(flips)}")
         for f in flips[:40]:
-            lines.append(
-                f"    {f['metric']:8s} {f['old']:.0f} -> {f['new']:.0f}  {f['id']}: {f['question'][:80]}"
-            )
+            change = f"{f['old']:.0f} -> {f['new']:.0f}"
+            lines.append(f"    {f['metric']:8s} {change}  {f['id']}: {f['question'][:80]}")
     return "\n".join(lines)

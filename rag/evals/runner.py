@@ -11,14 +11,15 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from rag.answer.result import AnswerFolder
 from rag.config import Settings
-from rag.evals import metrics as M
-from rag.evals.suites import Case, Suite, load_suite, suite_settings
+from rag.evals import funnel as F  # noqa: N812
+from rag.evals import metrics as M  # noqa: N812
+from rag.evals.suites import Case, Suite, load_suite, select_split, suite_settings
 
 __all__ = ["Progress", "run_suite", "summarize"]
 
@@ -66,9 +67,30 @@ def _score(case: Case, rec: dict[str, Any], answered: bool) -> None:
         if case.answerable:
             m["correct"] = float(not refused and M.answer_correct(answer, case.answers))
             m["f1"] = 0.0 if refused else M.token_f1(answer, case.answers)
+            choice = M.choice_correct(answer, case.choices, case.answer_index)
+            if choice is not None:
+                m["choice_correct"] = float(not refused and choice)
             if not refused:
                 m.update(M.citation_scores(rec.get("citations") or [], case.answers))
     rec["metrics"] = m
+
+
+def _answer_details(rec: dict[str, Any], out: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Record what the answer step saw and did; returns its passages (with their text)."""
+    passages = F.passages_of(out)
+    shown, source = F.shown_of(out, passages)
+    evidence = out.get("evidence")
+    rec.update(
+        raw_answer=str(out.get("raw_answer") or ""),
+        refusal_reason=(out.get("refusal_reason") or "unspecified") if rec["refused"] else None,
+        evidence=dict(evidence) if isinstance(evidence, Mapping) else None,
+        passages=[{k: p[k] for k in ("n", "article_id", "chunk_id")} for p in passages],
+        shown_passages=shown,
+        shown_source=source,
+        unsupported_answer=out.get("unsupported_answer"),
+        verification=out.get("verification"),
+    )
+    return passages
 
 
 def _miss(case: Case, rec: dict[str, Any], answered: bool, exc: BaseException) -> None:
@@ -80,6 +102,8 @@ def _miss(case: Case, rec: dict[str, Any], answered: bool, exc: BaseException) -
         rec.setdefault("answer", "")
         rec["refused"] = False
     _score(case, rec, answered)
+    if answered and case.answerable and case.answers:
+        rec["funnel"] = {key: False for key, _ in F.STAGES}
 
 
 def _run_system(
@@ -102,6 +126,7 @@ def _run_system(
             "evidence_ids": case.evidence_ids,
             "error": None,
         }
+        passages: list[dict[str, Any]] = []
         try:
             query = _retrieval_query(case)
             if answer is not None:
@@ -115,11 +140,21 @@ def _run_system(
                     ttft_ms=round(out["ttft_ms"], 2),
                     total_ms=round(out["total_ms"], 2),
                 )
+                passages = _answer_details(rec, out)
             ids, chunks, texts, ms = retrieve(query, case.today)
             rec.update(retrieved=ids, retrieved_chunks=chunks, retrieval_ms=round(ms, 2))
             _score(case, rec, answer is not None)
             if case.answerable and case.answers:
                 rec["metrics"].update(M.answer_hits(texts, case.answers))
+                if answer is not None:
+                    rec["funnel"] = F.funnel_stages(
+                        case.evidence_ids,
+                        case.answers,
+                        passages,
+                        rec["shown_passages"],
+                        rec["raw_answer"],
+                        rec["metrics"].get("correct") == 1.0,
+                    )
             if judge is not None and answer is not None and case.answerable and not rec["refused"]:
                 rec["metrics"]["judge"] = _judge(judge, case, rec["answer"])
         except Exception as exc:  # one bad question must not stop the run
@@ -158,6 +193,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         out["refused_unanswerable"] = avg(una, "refused")
         out["refused_answerable"] = avg(ans, "refused")
         out["judge"] = avg(ans, "judge")
+        out["choice_correct"] = avg(ans, "choice_correct")
+        out["funnel"] = F.summarize_funnel(records)
+        out["refusals"] = F.summarize_refusals(records)
     for key, label in (("retrieval_ms", "retrieval"), ("ttft_ms", "ttft"), ("total_ms", "total")):
         values = [r.get(key) for r in records if r.get(key) is not None]
         if values:
@@ -213,6 +251,7 @@ def run_suite(
     *,
     retrieval_only: bool = False,
     limit: int | None = None,
+    split: str = "all",
     llm: Any | None = None,
     baseline: str | None = None,
     progress: Progress | None = None,
@@ -228,16 +267,20 @@ def run_suite(
         settings: base settings; a suite with a corpus gets its own index under
             ``data_dir/evals/<hash>``.
         retrieval_only: score retrieval only (no LLM).
-        limit: evaluate only the first ``limit`` questions.
+        limit: evaluate only the first ``limit`` questions (of the split).
+        split: ``all``, or the dev half ``tune`` / ``check`` (a fixed hash of the question
+            id, see :func:`rag.evals.suites.split_of`).
         llm: a LangChain chat model or an ``RAG_LLM``-style spec (default: ``settings.llm``).
         baseline: ``"tutorial"`` to also run the LangChain-tutorial pipeline.
         progress: called as ``progress(done, total, label)``.
-        chain / retriever / embedder: injected components (tests, reuse); built when omitted.
+        chain: an injected answer chain (tests, reuse); built when omitted.
+        retriever: an injected retriever; built when omitted.
+        embedder: an injected embedder; loaded when omitted.
         judge: an optional chat model grading answers (``None``: no judge metric).
     """
     settings = settings or Settings()
     suite = suite_dir if isinstance(suite_dir, Suite) else load_suite(suite_dir)
-    cases = list(_iter_limited(suite.cases, limit))
+    cases = list(_iter_limited(select_split(suite.cases, split), limit))
     started = time.perf_counter()
     if embedder is None and retriever is None:
         from rag.models.embedder import load_embedder
@@ -306,7 +349,9 @@ def run_suite(
         "suite": suite.name,
         "suite_path": str(suite.path),
         "mode": "retrieval" if retrieval_only else "answer",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "split": split,
+        "suite_questions": len(suite.cases),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 2),
         "model": model_name,
         "settings": {

@@ -6,8 +6,9 @@ A suite is a directory in the common format of the shared datasets:
   optionally ``"history": [{"role", "content"}, ...]`` (earlier turns of a multi-turn case),
   ``"passage"`` (the supporting sentence) and ``"today"`` (``YYYY-MM-DD``);
 * ``corpus.jsonl`` (optional): the articles to index for this suite;
-* ``qa_meta.jsonl`` (optional): ``{"id", "question_date", ...}``; ``question_date`` is the
-  ``today`` of the question;
+* ``qa_meta.jsonl`` (optional): ``{"id", "question_date", "choices", "answer_index", ...}``;
+  ``question_date`` is the ``today`` of the question, ``choices``/``answer_index`` (a
+  multiple-choice quiz) enable the choice-aware score;
 * ``suite.json`` (optional): ``{"corpus": ["relative/path", ...]}``, article files to index
   when there is no ``corpus.jsonl`` (paths relative to the suite directory).
 
@@ -30,11 +31,21 @@ from typing import Any
 from rag.config import Settings
 from rag.errors import ConfigError
 
-__all__ = ["Case", "Suite", "corpus_fingerprint", "load_suite", "suite_settings"]
+__all__ = [
+    "SPLITS",
+    "Case",
+    "Suite",
+    "corpus_fingerprint",
+    "load_suite",
+    "select_split",
+    "split_of",
+    "suite_settings",
+]
 
 logger = logging.getLogger(__name__)
 
 _INDEX_VERSION = 1
+SPLITS = ("all", "tune", "check")
 
 
 @dataclass
@@ -49,6 +60,8 @@ class Case:
     history: list[dict[str, str]] = field(default_factory=list)
     today: date | None = None
     passage: str = ""
+    choices: list[str] = field(default_factory=list)
+    answer_index: int | None = None
 
 
 @dataclass
@@ -149,9 +162,17 @@ def load_suite(path: str | Path) -> Suite:
     if meta_path.is_file():
         by_id = {c.id: c for c in cases}
         for number, record in _jsonl(meta_path):
-            case = by_id.get(str(record.get("id")))
-            if case is not None and case.today is None:
+            found = by_id.get(str(record.get("id")))
+            if found is None:
+                continue
+            case = found
+            if case.today is None:
                 case.today = _date(record.get("question_date"), f"{meta_path}:{number}")
+            choices = record.get("choices")
+            index = record.get("answer_index")
+            if isinstance(choices, list) and isinstance(index, int) and 0 <= index < len(choices):
+                case.choices = [str(c) for c in choices]
+                case.answer_index = index
     corpus: list[Path] = []
     if (root / "corpus.jsonl").is_file():
         corpus = [root / "corpus.jsonl"]
@@ -163,6 +184,27 @@ def load_suite(path: str | Path) -> Suite:
             msg = f"{root / 'suite.json'}: corpus path(s) not found: {', '.join(missing)}."
             raise ConfigError(msg)
     return Suite(name=root.resolve().name, path=root, cases=cases, corpus=corpus)
+
+
+def split_of(case_id: str) -> str:
+    """The fixed dev split of a question: ``tune`` or ``check``.
+
+    ``tune`` when the first byte of sha256(id) is even, else ``check``: it depends on the id
+    alone, so a question never changes side when the suite grows or is reordered.
+    """
+    return "tune" if hashlib.sha256(case_id.encode("utf-8")).digest()[0] % 2 == 0 else "check"
+
+
+def select_split(cases: list[Case], split: str) -> list[Case]:
+    """The cases of ``split`` (``all``, ``tune`` or ``check``), in suite order.
+
+    Raises:
+        ValueError: an unknown split name.
+    """
+    if split not in SPLITS:
+        msg = f"Unknown split {split!r} (one of {', '.join(SPLITS)})."
+        raise ValueError(msg)
+    return list(cases) if split == "all" else [c for c in cases if split_of(c.id) == split]
 
 
 def _files(paths: list[Path]) -> Iterator[Path]:
