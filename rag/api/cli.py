@@ -48,7 +48,7 @@ def _is_loopback(host: str) -> bool:
 )
 @click.option("-v", "--verbose", count=True, help="Log each request (-v), debug (-vv).")
 def api_cmd(host: str, port: int, data_dir: Path | None, verbose: int) -> None:
-    r"""Serve the assistant over HTTP: OpenAI-compatible chat (model "rag") and more.
+    """Serve the assistant over HTTP: OpenAI-compatible chat (model "rag") and more.
 
     \b
     Endpoints: POST /v1/chat/completions, GET /v1/models, POST /v1/ask,

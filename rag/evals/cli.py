@@ -99,7 +99,7 @@ def eval_cmd(
     compare_paths: tuple[Path, Path] | None,
     as_json: bool,
 ) -> None:
-    r"""Evaluate retrieval and answers on SUITE_DIR (qa.jsonl [+ corpus.jsonl, qa_meta.jsonl]).
+    """Evaluate retrieval and answers on SUITE_DIR (qa.jsonl [+ corpus.jsonl, qa_meta.jsonl]).
 
     Answer mode reports, per system, an answer-loss funnel (gold article in the passages,
     answer in the passages, in what the model saw, in the raw answer, correct) and refusals by
