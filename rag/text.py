@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     pass
 
-__all__ = ["normalize", "split_sentences", "tokenize"]
+__all__ = ["normalize", "split_sentences", "tokenize", "valid_text"]
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD.
+
+    They come from undecodable bytes (``rag ask`` with a non-UTF-8 argument) or JSON escapes
+    such as a backslash-u D800 escape; tokenizers and the vector store only take valid Unicode.
+    """
+    return _SURROGATES.sub("\ufffd", text)
 
 
 _CLOSERS = "\"'”’»)]}"

@@ -41,6 +41,8 @@ from rag.answer.question import is_small_talk, keyword_rewrite, needs_rewrite, n
 from rag.answer.result import fold_events
 from rag.dates import require_date
 from rag.errors import InputError, ModelError, RagError
+from rag.retrieve.filters import parse_filters
+from rag.text import valid_text
 
 if TYPE_CHECKING:
     from langchain_core.retrievers import BaseRetriever
@@ -136,7 +138,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         if not isinstance(payload, dict):
             msg = "The chain takes a dict like {'input': 'question', 'chat_history': []}."
             raise InputError(msg)
-        question = str(payload.get("input") or payload.get("question") or "").strip()
+        question = valid_text(str(payload.get("input") or payload.get("question") or "")).strip()
         if not question:
             raise InputError("The question is empty.", hint="Type a question about the articles.")
         if len(question) > self.settings.max_question_chars:
@@ -147,6 +149,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             raise InputError(msg, hint="Shorten it, or raise RAG_MAX_QUESTION_CHARS.")
         history = normalize_history(payload.get("chat_history"))
         today = require_date(payload.get("today"), "'today'") or self.settings.today
+        parse_filters(payload.get("filters"))  # malformed filters fail before the first event
         return question, history, today, payload.get("filters")
 
     def _condense(self, question: str, history: list[Any], child: RunnableConfig) -> str:

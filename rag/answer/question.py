@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from rag.errors import InputError
-from rag.text import tokenize
+from rag.text import tokenize, valid_text
 
 __all__ = ["is_small_talk", "keyword_rewrite", "needs_rewrite", "normalize_history"]
 
@@ -56,7 +56,7 @@ def normalize_history(history: Any) -> list[BaseMessage]:
             content = " ".join(
                 p.get("text", "") if isinstance(p, dict) else str(p) for p in content
             )
-        content = str(content or "")
+        content = valid_text(str(content or ""))
         if not content.strip():
             continue
         if role in ("assistant", "ai", "bot"):

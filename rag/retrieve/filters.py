@@ -13,6 +13,7 @@ from rag.dates import date_number, require_date, to_date
 from rag.errors import InputError
 from rag.index.schema import ChunkFilter
 from rag.index.snapshot import Snapshot
+from rag.text import valid_text
 
 __all__ = ["Filters", "parse_filters"]
 
@@ -43,7 +44,7 @@ def _strings(value: Any, name: str) -> tuple[str, ...]:
     if not isinstance(value, str | list | tuple | set | frozenset):
         raise InputError(f"{name} must be a string or a list of strings, got {value!r:.80}.")
     items = [value] if isinstance(value, str) else list(value)
-    return tuple(sorted({str(v).strip() for v in items if str(v).strip()}))
+    return tuple(sorted({valid_text(str(v)).strip() for v in items if str(v).strip()}))
 
 
 def parse_filters(filters: Mapping[str, Any] | Filters | None) -> Filters:
