@@ -29,6 +29,7 @@ from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import patch_config
 from langchain_core.runnables.utils import AddableDict
@@ -36,7 +37,8 @@ from langchain_core.runnables.utils import AddableDict
 from rag.answer.cite import verify_answer
 from rag.answer.evidence import assess_evidence, is_refusal_text
 from rag.answer.extractive import extractive_answer, select_sentences
-from rag.answer.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, NOT_FOUND, format_passages
+from rag.answer.kinds import classify
+from rag.answer.prompts import CONDENSE_PROMPT, NOT_FOUND, answer_prompt, format_passages
 from rag.answer.question import is_small_talk, keyword_rewrite, needs_rewrite, normalize_history
 from rag.answer.result import fold_events
 from rag.dates import require_date
@@ -49,9 +51,11 @@ if TYPE_CHECKING:
 
     from rag.config import Settings
 
-__all__ = ["RagChain", "SMALL_TALK_REPLY", "build_chain"]
+__all__ = ["SMALL_TALK_REPLY", "RagChain", "build_chain"]
 
 logger = logging.getLogger(__name__)
+
+_FALLBACK_MIN_SCORE = 0.5
 
 SMALL_TALK_REPLY = (
     "Hello! Ask me anything about the articles in the corpus and I'll answer with citations."
@@ -194,6 +198,8 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         question, history, today, filters = self._check_input(payload)
         child = patch_config(config, callbacks=run_manager.get_child())
 
+        kind = "small_talk"  # set from the question once it is condensed; read by final()
+
         def final(
             answer: str,
             *,
@@ -209,6 +215,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
                     "refused": refused,
                     "timings": dict(timings),
                     "model": self.model_name,
+                    "kind": kind,
                     **extra,
                 }
             )
@@ -224,6 +231,9 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         standalone = self._condense(question, history, child)
         timings["condense_s"] = round(time.perf_counter() - t0, 3)
         yield AddableDict(standalone_question=standalone)
+        qkind = classify(standalone)
+        kind = qkind.kind
+        s = self.settings
 
         t0 = time.perf_counter()
         retrieve_kwargs: dict[str, Any] = {"today": today or self.settings.today_or_now()}
@@ -233,7 +243,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             standalone, patch_config(child, run_name="retrieve"), **retrieve_kwargs
         )
         if self.llm is not None:
-            docs = docs[: self.settings.llm_passages]
+            docs = docs[: s.broad_passages if qkind.broad else s.llm_passages]
         context = [
             Document(page_content=d.page_content, metadata={**d.metadata, "n": i})
             for i, d in enumerate(docs, start=1)
@@ -241,7 +251,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         timings["retrieve_s"] = round(time.perf_counter() - t0, 3)
         yield AddableDict(context=context)
 
-        evidence = assess_evidence(standalone, context, today)
+        evidence = assess_evidence(qkind.topic, context, today)
         ev = evidence.to_dict()
         if not context:
             yield final(
@@ -276,7 +286,13 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         t0 = time.perf_counter()
         shown = [{"n": d.metadata["n"], "text": d.page_content} for d in context]
         if self.llm is None:
-            raw, score = extractive_answer(standalone, context, embedder=self.embedder)
+            raw, score = extractive_answer(
+                qkind.topic if qkind.broad else standalone,
+                context,
+                embedder=self.embedder,
+                sentences=3 if qkind.broad else 1,
+                speaker=qkind.speaker,
+            )
             timings["first_token_s"] = round(time.perf_counter() - started, 3)
             if score < self.settings.extractive_min_score:
                 yield final(
@@ -289,9 +305,15 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             yield AddableDict(answer=raw)
         else:
             raw = ""
-            shown = self._shown_passages(standalone, context)
+            shown = self._shown_passages(
+                standalone,
+                context,
+                s.broad_passage_chars if qkind.broad else s.passage_chars,
+                qkind.speaker,
+            )
+            prompt = answer_prompt(kind)
             for token in self._generate(
-                question, standalone, history, context, shown, today, child
+                prompt, question, standalone, history, context, shown, today, child
             ):
                 if not raw:
                     timings["first_token_s"] = round(time.perf_counter() - started, 3)
@@ -300,7 +322,36 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         timings["generate_s"] = round(time.perf_counter() - t0, 3)
 
         t0 = time.perf_counter()
-        verified = verify_answer(raw, context, question=standalone)
+        verified = verify_answer(
+            raw,
+            context,
+            question=standalone,
+            lenient=qkind.broad,
+            embedder=self.embedder if qkind.broad else None,
+        )
+        fallback = False
+        if (
+            qkind.broad
+            and self.llm is not None
+            and raw.strip()
+            and not verified.any_supported
+            and not is_refusal_text(raw)
+        ):
+            # The passages cover the question (the evidence gates passed) but the model's
+            # sentences are not theirs: answer with the passages' own best sentences instead.
+            extract, score = extractive_answer(
+                qkind.topic,
+                context,
+                embedder=self.embedder,
+                sentences=3,
+                speaker=qkind.speaker,
+            )
+            # a lower bar than an extractive answer's own: the gates already found the topic
+            if extract and score >= min(s.extractive_min_score, _FALLBACK_MIN_SCORE):
+                verified = verify_answer(
+                    extract, context, question=standalone, lenient=True, embedder=self.embedder
+                )
+                fallback = verified.any_supported
         timings["verify_s"] = round(time.perf_counter() - t0, 3)
         stats = {
             "claims": verified.claims,
@@ -309,6 +360,8 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             "removed": verified.removed,
             "added": verified.added,
             "trimmed": verified.trimmed,
+            "dropped": verified.dropped,
+            "extractive_fallback": fallback,
         }
         if is_refusal_text(raw) or not raw.strip():
             yield final(
@@ -339,15 +392,22 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             evidence=ev,
             verification=stats,
             shown_passages=shown,
+            **({"unsupported_answer": raw} if fallback else {}),
         )
 
-    def _shown_passages(self, standalone: str, context: list[Document]) -> list[dict[str, Any]]:
+    def _shown_passages(
+        self,
+        standalone: str,
+        context: list[Document],
+        max_chars: int,
+        speaker: str | None = None,
+    ) -> list[dict[str, Any]]:
         """What the model is shown of each passage: its sentences most related to the question."""
         return [
             {
                 "n": d.metadata["n"],
                 "text": select_sentences(
-                    standalone, d.page_content, max_chars=self.settings.passage_chars
+                    standalone, d.page_content, max_chars=max_chars, speaker=speaker
                 ),
             }
             for d in context
@@ -355,6 +415,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
 
     def _generate(
         self,
+        prompt: ChatPromptTemplate,
         question: str,
         standalone: str,
         history: list[Any],
@@ -376,7 +437,7 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             ]
         )
         asked = question if standalone == question else f"{question}\n(Meaning: {standalone})"
-        messages = ANSWER_PROMPT.invoke(
+        messages = prompt.invoke(
             {
                 "history": history[-4:],
                 "passages": passages,

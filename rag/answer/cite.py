@@ -16,12 +16,13 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from rag.answer.attribution import claim_speaker, speaker_supported
 from rag.text import split_sentences, tokenize
 
 __all__ = [
-    "Citation",
     "SOURCE_KEYS",
     "SUPPORT_THRESHOLD",
+    "Citation",
     "Verified",
     "best_quote",
     "parse_markers",
@@ -61,7 +62,23 @@ def _weights(tokens: Sequence[str]) -> dict[str, float]:
     return {t: (2.0 if _NUM.search(t) else 1.0) for t in tokens}
 
 
-def support(claim: str, evidence: str, question: str = "") -> float:
+def _fuzzy_have(tokens: dict[str, float], have: set[str]) -> set[str]:
+    """Claim tokens found in ``have`` exactly or by a shared stem-like prefix.
+
+    "escalating" finds "escalation", "warning" finds "warned", "intervention" finds
+    "intervene": a summary rarely keeps its passage's word forms. Figures never match this way.
+    """
+    found = {t for t in tokens if t in have}
+    for token in tokens:
+        if token in found or _NUM.search(token) or len(token) < 4:
+            continue
+        stem = token[: max(4, min(len(token) - 2, 6))]
+        if any(h.startswith(stem) and abs(len(h) - len(token)) <= 5 for h in have):
+            found.add(token)
+    return found
+
+
+def support(claim: str, evidence: str, question: str = "", *, lenient: bool = False) -> float:
     """How well ``evidence`` supports ``claim``, from 0 to 1.
 
     The weighted share of the claim's content words found in the evidence, 0 when a figure of
@@ -70,7 +87,8 @@ def support(claim: str, evidence: str, question: str = "") -> float:
     Given the ``question``, only the words the claim adds to it count (its actual answer:
     "euro" in "Kosovo uses the euro"): echoing the question can't pass for support, and an
     answer that restates a long question isn't penalised for words the passage phrases
-    differently.
+    differently. ``lenient`` (several-sentence answers, which paraphrase) also counts words
+    that share a stem-like prefix with a passage word; figures stay exact.
     """
     weights = _weights(tokenize(strip_markers(claim)))
     if not weights:
@@ -79,24 +97,37 @@ def support(claim: str, evidence: str, question: str = "") -> float:
     for token in weights:
         if _NUM.search(token) and token not in have:
             return 0.0
+    found = _fuzzy_have(weights, have) if lenient else {t for t in weights if t in have}
     total = sum(weights.values())
-    share = sum(w for t, w in weights.items() if t in have) / total
+    share = sum(w for t, w in weights.items() if t in found) / total
     asked = set(tokenize(question)) if question else set()
     novel = {t: w for t, w in weights.items() if t not in asked}
     if asked and novel:
-        share = sum(w for t, w in novel.items() if t in have) / sum(novel.values())
+        share = sum(w for t, w in novel.items() if t in found) / sum(novel.values())
     return share
 
 
-def best_quote(claim: str, passage: str, question: str = "") -> tuple[float, int, int]:
-    """(score, start, end) of the sentence (or adjacent pair) of ``passage`` best supporting ``claim``."""
+def best_quote(
+    claim: str,
+    passage: str,
+    question: str = "",
+    *,
+    speaker: str | None = None,
+    lenient: bool = False,
+) -> tuple[float, int, int]:
+    """(score, start, end) of the sentence (or pair) of ``passage`` best supporting ``claim``.
+
+    With a ``speaker`` ("Kurti said ..."), only spans that are that person's words count.
+    """
     spans = split_sentences(passage) or [(0, len(passage))]
     best = (0.0, spans[0][0], spans[0][1])
     for i, (start, end) in enumerate(spans):
         for stop in (end, spans[i + 1][1] if i + 1 < len(spans) else None):
             if stop is None:
                 continue
-            score = support(claim, passage[start:stop], question)
+            if speaker is not None and not speaker_supported(speaker, passage, start, stop):
+                continue
+            score = support(claim, passage[start:stop], question, lenient=lenient)
             # prefer the single sentence unless the pair is clearly better
             if score > best[0] + (0.05 if stop != end else 0.0):
                 best = (score, start, stop)
@@ -146,6 +177,7 @@ class Verified:
     removed: int = 0
     added: int = 0
     trimmed: int = 0
+    dropped: int = 0  # unsupported sentences removed from an answer that kept others
 
     @property
     def any_supported(self) -> bool:
@@ -181,7 +213,12 @@ _MAX_CUTS = 4
 
 
 def _trim_to_support(
-    claim: str, docs: Sequence[Document], question: str, threshold: float
+    claim: str,
+    docs: Sequence[Document],
+    question: str,
+    threshold: float,
+    speaker: str | None = None,
+    lenient: bool = False,
 ) -> tuple[str, list[tuple[float, int, int]]] | None:
     """The longest leading part of ``claim`` a passage supports, cutting off date/time tails.
 
@@ -202,7 +239,10 @@ def _trim_to_support(
         text = text[: cuts[-1].start()].rstrip()
         if len(text.split()) < 3 or not (set(tokenize(text)) - asked):
             return None
-        scored = [best_quote(text, doc.page_content, question) for doc in docs]
+        scored = [
+            best_quote(text, doc.page_content, question, speaker=speaker, lenient=lenient)
+            for doc in docs
+        ]
         if max(score for score, _, _ in scored) >= threshold:
             return text, scored
     return None
@@ -227,39 +267,149 @@ def _claims(answer: str) -> list[tuple[int, int]]:
     return out
 
 
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]{2,}")
+
+
+def _names_missing(claim: str, passage: str, question: str) -> bool:
+    """Whether the claim names someone or something neither passage nor question mentions.
+
+    A name is a capitalised word after the claim's first: paraphrase must not invent names.
+    """
+    known = set(tokenize(passage)) | set(tokenize(question))
+    text = strip_markers(claim).strip()
+    for match in _CAPITALISED.finditer(text):
+        if match.start() == 0:  # the first word is capitalised anyway
+            continue
+        tokens = tokenize(match.group(0))
+        if tokens and not any(
+            t in known or any(k.startswith(t[:5]) for k in known) for t in tokens
+        ):
+            return True
+    return False
+
+
+def _dense_rescue(
+    claims: list[str], docs: Sequence[Document], embedder: Any
+) -> list[tuple[float, int, int, int]]:
+    """For each claim, the passage sentence most similar by embedding.
+
+    Each is (cosine, doc index, start, end). One batched encode for all claims and sentences.
+    """
+    import numpy as np
+
+    units: list[tuple[int, int, int]] = []
+    for i, doc in enumerate(docs):
+        for start, end in split_sentences(doc.page_content) or [(0, len(doc.page_content))]:
+            units.append((i, start, end))
+    if not claims or not units:
+        return [(0.0, 0, 0, 0)] * len(claims)
+    texts = [strip_markers(c) for c in claims] + [docs[i].page_content[a:b] for i, a, b in units]
+    vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+    sims = vectors[: len(claims)] @ vectors[len(claims) :].T
+    out = []
+    for row in sims:
+        j = int(row.argmax())
+        i, a, b = units[j]
+        out.append((float(row[j]), i, a, b))
+    return out
+
+
+_MARKER_LIST = re.compile(r"\]\s*(?:,|and)\s*\[")
+_PRONOUN_SPEAKS = re.compile(r"^\s*(?:He|She|They)\s+(?=(?:also\s+|further\s+)?[a-z]+ed\b|said\b)")
+
+# A paraphrased sentence counts as supported by a passage sentence this similar (all-MiniLM
+# cosine), provided it also shares a fair part of its words (fuzzily) and invents no name.
+DENSE_SUPPORT = 0.6
+_DENSE_MIN_LEXICAL = 0.3
+
+
 def verify_answer(
     answer: str,
     docs: Sequence[Document],
     *,
     question: str = "",
     threshold: float = SUPPORT_THRESHOLD,
+    lenient: bool = False,
+    embedder: Any = None,
 ) -> Verified:
     """Check, repair and collect the citations of ``answer`` against numbered ``docs``.
 
     ``[1]`` is ``docs[0]``.
 
-    With the ``question``, a claim must also be supported in what it adds to the question.
+    Each sentence is a claim. A claim is supported by a passage sentence (or adjacent pair) that
+    holds its words (strict on figures), and, when the claim says who spoke ("X said ..."), is
+    that person's words. With the ``question``, only what the claim adds to the question counts.
+    ``lenient`` (answers of several sentences, which paraphrase) also accepts shared word stems
+    and, given an ``embedder``, a passage sentence close in meaning that shares a fair part of
+    the claim's words and names nothing the passages don't. Unsupported sentences are dropped
+    when another sentence is supported; wrong markers are repaired and missing ones added.
     """
+    answer = _MARKER_LIST.sub("][", answer)  # "[1], [2]" -> "[1][2]": one run of markers
     result = Verified(answer=answer)
     if not answer.strip() or not docs:
         result.answer = strip_markers(answer) if not docs else answer
         return result
-    pieces: list[str] = []
+    spans = _claims(answer)
+    prepared: list[tuple[int, int, str, list[int], str, str | None]] = []
+    last_speaker: str | None = None
+    for start, end in spans:
+        sentence = answer[start:end]
+        bare = strip_markers(sentence)
+        cited = [n for n in parse_markers(sentence) if n]
+        speaker = claim_speaker(bare) if tokenize(bare) else None
+        if speaker is None and last_speaker and _PRONOUN_SPEAKS.match(bare):
+            speaker = last_speaker  # "He also warned ...": the speaker of the sentence before
+        last_speaker = speaker or last_speaker
+        prepared.append((start, end, sentence, cited, bare, speaker))
+    scored_all: list[list[tuple[float, int, int]]] = []
+    for _start, _end, _sentence, _cited, bare, speaker in prepared:
+        if not tokenize(bare):
+            scored_all.append([])
+            continue
+        scored = [
+            best_quote(bare, d.page_content, question, speaker=speaker, lenient=lenient)
+            for d in docs
+        ]
+        if lenient:  # paraphrase may reword, never add a name no passage has
+            scored = [
+                (0.0, qs, qe) if _names_missing(bare, d.page_content, question) else (sc, qs, qe)
+                for (sc, qs, qe), d in zip(scored, docs, strict=True)
+            ]
+        scored_all.append(scored)
+    if lenient and embedder is not None:
+        weak = [
+            k
+            for k, scored in enumerate(scored_all)
+            if scored
+            and max(sc for sc, _, _ in scored) < threshold
+            and prepared[k][5] is None  # attributed claims need their speaker's own words
+        ]
+        rescues = _dense_rescue([prepared[k][4] for k in weak], docs, embedder)
+        for k, (cosine, i, qs, qe) in zip(weak, rescues, strict=True):
+            bare = prepared[k][4]
+            passage = docs[i].page_content
+            lexical = support(bare, passage[qs:qe], question, lenient=True)
+            if (
+                cosine >= DENSE_SUPPORT
+                and lexical >= _DENSE_MIN_LEXICAL
+                and not _names_missing(bare, passage, question)
+            ):
+                scored_all[k][i] = (max(threshold, lexical), qs, qe)
+
+    rendered: list[tuple[str, str, bool | None]] = []  # (text before, sentence, supported)
     cursor = 0
     used: dict[int, tuple[float, int, int]] = {}
-    for start, end in _claims(answer):
-        pieces.append(answer[cursor:start])
+    for (start, end, sentence, cited, bare, speaker), scored in zip(
+        prepared, scored_all, strict=True
+    ):
+        gap = answer[cursor:start]
         cursor = end
-        sentence = answer[start:end]
-        cited = [n for n in parse_markers(sentence) if n]
-        bare = strip_markers(sentence)
-        if not tokenize(bare):
-            pieces.append(sentence)
+        if not scored:
+            rendered.append((gap, sentence, None))
             continue
         result.claims += 1
-        scored = [best_quote(bare, doc.page_content, question) for doc in docs]
         if max(score for score, _, _ in scored) < threshold:
-            trimmed = _trim_to_support(bare, docs, question, threshold)
+            trimmed = _trim_to_support(bare, docs, question, threshold, speaker, lenient)
             if trimmed is not None:
                 ending = bare.rstrip()[-1:] if bare.rstrip()[-1:] in (".", "!", "?") else "."
                 bare, scored = trimmed[0] + ending, trimmed[1]
@@ -286,9 +436,24 @@ def verify_answer(
             text, trail = text[:-1], text[-1]
         marks = "".join(f" [{n}]" for n in keep)
         lead = sentence[: len(sentence) - len(sentence.lstrip())]
-        pieces.append(f"{lead}{text}{marks}{trail}")
-    pieces.append(answer[cursor:])
+        rendered.append((gap, f"{lead}{text}{marks}{trail}", bool(keep)))
+    tail = answer[cursor:]
+    pieces: list[str] = []
+    dropped_before = False
+    for (gap, text, supported), item in zip(rendered, prepared, strict=True):
+        if supported is False and result.supported_claims:
+            result.dropped += 1
+            dropped_before = True
+            continue
+        speaker = item[5]
+        if dropped_before and speaker and _PRONOUN_SPEAKS.match(text):
+            # the sentence that named the speaker was dropped: name them here instead
+            text = _PRONOUN_SPEAKS.sub(speaker + " ", text, count=1)
+        dropped_before = False
+        pieces.extend((gap, text))
+    pieces.append(tail)
     result.answer = re.sub(r"[ \t]+\n", "\n", "".join(pieces)).strip()
+    result.answer = re.sub(r"\n{3,}", "\n\n", result.answer)
     for n in sorted(used):
         score, qs, qe = used[n]
         result.citations.append(Citation(n, docs[n - 1], qs, qe, score, score >= threshold))

@@ -8,6 +8,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from rag.answer.attribution import speaker_supported
 from rag.answer.cite import support
 from rag.answer.question import GENERIC_WORDS
 from rag.text import split_sentences, tokenize
@@ -26,9 +27,14 @@ def _sentence_score(q_tokens: set[str], sentence: str) -> float:
     return len(q_tokens & tokens) / (len(q_tokens) or 1)
 
 
-def select_sentences(question: str, text: str, *, max_chars: int = 600) -> str:
-    """The sentences of ``text`` most related to ``question``, in order, within ``max_chars``;
-    gaps marked with "…". Keeps prompts short, which is what makes a local model fast."""
+def select_sentences(
+    question: str, text: str, *, max_chars: int = 600, speaker: str | None = None
+) -> str:
+    """The sentences of ``text`` most related to ``question``, in order, within ``max_chars``.
+
+    Gaps are marked with "…". Keeps prompts short, which is what makes a local model fast.
+    With a ``speaker`` ("What did Kurti say?"), that person's own words come first.
+    """
     if len(text) <= max_chars:
         return text
     spans = split_sentences(text)
@@ -40,6 +46,8 @@ def select_sentences(question: str, text: str, *, max_chars: int = 600) -> str:
     def score(i: int) -> float:
         sentence = text[spans[i][0] : spans[i][1]]
         bonus = 0.25 if wants_number and re.search(r"\d", sentence) else 0.0
+        if speaker is not None and speaker_supported(speaker, text, *spans[i]):
+            bonus += 1.0
         return _sentence_score(q_tokens, sentence) + bonus
 
     scored = sorted(range(len(spans)), key=lambda i: (-score(i), i))
@@ -71,14 +79,22 @@ def select_sentences(question: str, text: str, *, max_chars: int = 600) -> str:
 
 
 def extractive_answer(
-    question: str, docs: Sequence[Document], *, embedder: Any = None
+    question: str,
+    docs: Sequence[Document],
+    *,
+    embedder: Any = None,
+    sentences: int = 1,
+    speaker: str | None = None,
 ) -> tuple[str, float]:
     """The best supporting sentence with its citation, and the confidence used for refusing.
 
     The confidence is the share of the question's topic words the sentence holds.
 
     Sentences are ranked by that share plus dense similarity when an embedder is given;
-    answer-type hints (numbers for "how many") break ties.
+    answer-type hints (numbers for "how many") break ties. With ``sentences`` > 1 (broad
+    questions), the next best sentences that are not part of one already chosen follow, in
+    passage order, while they score at least half the best. With a ``speaker`` ("What did
+    Kurti say?"), only sentences that are that person's words are candidates, when any are.
     """
     q_tokens = {t for t in tokenize(question) if t not in GENERIC_WORDS} or set(tokenize(question))
     wants_number = bool(_WANTS_NUMBER.search(question))
@@ -86,10 +102,14 @@ def extractive_answer(
     for n, doc in enumerate(docs, start=1):
         for start, end in split_sentences(doc.page_content):
             sentence = doc.page_content[start:end]
+            if speaker is not None and not speaker_supported(speaker, doc.page_content, start, end):
+                continue
             candidates.append((n, sentence))
             if len(sentence) > 160:  # long quotes: the clause after the quote often holds the fact
                 candidates.extend((n, clause) for clause in _clauses(sentence))
     if not candidates:
+        if speaker is not None:
+            return extractive_answer(question, docs, embedder=embedder, sentences=sentences)
         return "", 0.0
     lexical = [_sentence_score(q_tokens, s) for _, s in candidates]
     dense = [0.0] * len(candidates)
@@ -115,12 +135,23 @@ def extractive_answer(
         (i for i in range(len(candidates)) if scores[i] >= top - 0.05 * abs(top)),
         key=lambda i: (len(candidates[i][1]), -scores[i]),
     )
-    n, sentence = candidates[best]
-    text = sentence.strip()
-    if text and text[-1] in ".!?":
-        text = text[:-1]
-    # confidence = how much of the question's topic the chosen sentence actually holds
-    return f"{text} [{n}].", lexical[best]
+    chosen = [best]
+    for i in sorted(range(len(candidates)), key=lambda i: -scores[i]):
+        if len(chosen) >= sentences or scores[i] < 0.5 * top:
+            break
+        text_i = candidates[i][1]
+        if any(text_i in candidates[j][1] or candidates[j][1] in text_i for j in chosen):
+            continue
+        chosen.append(i)
+    parts = []
+    for i in sorted(chosen, key=lambda i: (candidates[i][0], i)) if sentences > 1 else chosen:
+        n, sentence = candidates[i]
+        text = sentence.strip()
+        if text and text[-1] in ".!?":
+            text = text[:-1]
+        parts.append(f"{text} [{n}].")
+    # confidence = how much of the question's topic the best sentence actually holds
+    return " ".join(parts), lexical[best]
 
 
 _DENSE_SHORTLIST = 12

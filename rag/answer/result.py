@@ -71,6 +71,8 @@ class Verification(TypedDict):
     removed: int
     added: int
     trimmed: int
+    dropped: int  # unsupported sentences removed from an answer that kept others
+    extractive_fallback: bool  # a broad answer made of the passages' own sentences instead
 
 
 class EvidenceDict(TypedDict, total=False):
@@ -106,6 +108,7 @@ class RagAnswer(TypedDict, total=False):
     refusal_reason: RefusalReason
     timings: Timings
     model: str
+    kind: str  # the question's kind (rag.answer.kinds): fact, when, overview, why, said, ...
     evidence: EvidenceDict
     verification: Verification
     unsupported_answer: str
