@@ -10,6 +10,7 @@ from typing import Any
 
 from rag.evals.funnel import funnel_markdown, funnel_text, plot_funnel, plot_refusals
 from rag.evals.metrics import HIT_KS
+from rag.evals.nuggets import nuggets_markdown, nuggets_text
 
 __all__ = ["compare", "format_compare", "format_table", "load_report", "write_report"]
 
@@ -80,6 +81,7 @@ def format_table(report: Mapping[str, Any]) -> str:
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines += funnel_text(report)
+    lines += nuggets_text(report)  # overview suites
     return "\n".join(lines)
 
 
@@ -104,6 +106,7 @@ def _markdown(report: Mapping[str, Any]) -> str:
     ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     out += funnel_markdown(report)
+    out += nuggets_markdown(report)  # overview suites
     out += [
         "",
         "## Settings",

@@ -345,6 +345,10 @@ def run_suite(
             judge=judge,
             progress=progress,
         )
+    # overview suites (issue 12): nugget recall, per-sentence citations, attributions
+    from rag.evals.nuggets import score_overview
+
+    score_overview(suite, systems)
     return {
         "suite": suite.name,
         "suite_path": str(suite.path),

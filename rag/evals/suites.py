@@ -10,7 +10,14 @@ A suite is a directory in the common format of the shared datasets:
   ``question_date`` is the ``today`` of the question, ``choices``/``answer_index`` (a
   multiple-choice quiz) enable the choice-aware score;
 * ``suite.json`` (optional): ``{"corpus": ["relative/path", ...]}``, article files to index
-  when there is no ``corpus.jsonl`` (paths relative to the suite directory).
+  when there is no ``corpus.jsonl`` (paths relative to the suite directory), and/or
+  ``{"corpus_from": ["path", ...]}``, files resolved relative to the repository (the nearest
+  ancestor of the suite holding ``pyproject.toml`` or ``.git``), so a suite can use a shared
+  dataset (``../shared/datasets/...``) without copying it. A missing ``corpus_from`` file is
+  skipped with a warning, and so are the questions whose evidence is not in the corpora left;
+* per question, for overview suites (see :mod:`rag.evals.nuggets`): ``"nuggets"`` (facts a
+  good answer contains, each a list of alternative strings), ``"kind"``, and for "what did X
+  say" questions ``"speaker"`` and ``"not_speakers"``.
 
 A suite with a corpus is indexed under ``<data_dir>/evals/<hash>``, the hash covering the
 corpus bytes, the chunk settings and the embedder, so an unchanged suite is indexed once.
@@ -62,6 +69,12 @@ class Case:
     passage: str = ""
     choices: list[str] = field(default_factory=list)
     answer_index: int | None = None
+    # overview scoring (rag.evals.nuggets): facts as lists of alternatives, the question's kind,
+    # and for attribution questions the asked speaker and the others quoted near them
+    nuggets: list[list[str]] = field(default_factory=list)
+    kind: str = ""
+    speaker: list[str] = field(default_factory=list)
+    not_speakers: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +85,7 @@ class Suite:
     path: Path
     cases: list[Case]
     corpus: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # ids dropped: their corpus is missing
 
     @property
     def answerable(self) -> list[Case]:
@@ -132,6 +146,59 @@ def _case(record: dict[str, Any], where: str) -> Case:
         history=[{"role": str(t["role"]), "content": str(t["content"])} for t in history],
         today=_date(record.get("today"), where),
         passage=str(record.get("passage") or ""),
+        nuggets=[_alternatives(n, f"{where}: nugget") for n in _listed(record, "nuggets", where)],
+        kind=str(record.get("kind") or ""),
+        speaker=_alternatives(record.get("speaker") or [], f"{where}: speaker"),
+        not_speakers=[
+            _alternatives(n, f"{where}: not_speakers")
+            for n in _listed(record, "not_speakers", where)
+        ],
+    )
+
+
+def _listed(record: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = record.get(key) or []
+    if not isinstance(value, list):
+        msg = f"{where}: {key!r} must be a list."
+        raise ConfigError(msg)
+    return value
+
+
+def _alternatives(value: Any, where: str) -> list[str]:
+    """A string or a list of alternative strings, as a list of non-empty strings."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
+        msg = f"{where}: want a string or a list of non-empty strings, got {value!r}."
+        raise ConfigError(msg)
+    return [v.strip() for v in items]
+
+
+def _repo_root(start: Path) -> Path:
+    """The nearest ancestor of ``start`` holding ``pyproject.toml`` or ``.git`` (else itself)."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file() or (folder / ".git").exists():
+            return folder
+    return start
+
+
+def _corpus_ids(paths: list[Path]) -> set[str]:
+    """Article ids of ``.jsonl`` corpora (their ``id`` fields) and the paths of other files."""
+    ids: set[str] = set()
+    for file in _files(paths):
+        if file.suffix == ".jsonl":
+            for _, record in _jsonl(file):
+                if record.get("id") is not None:
+                    ids.add(str(record["id"]))
+        else:
+            ids.add(file.resolve().as_posix())
+    return ids
+
+
+def _has_evidence(case: Case, ids: set[str]) -> bool:
+    """All evidence of ``case`` is in ``ids`` (a path id matches on whole path components)."""
+    return all(
+        e in ids or any(i.endswith("/" + e.lstrip("/")) for i in ids) for e in case.evidence_ids
     )
 
 
@@ -183,6 +250,28 @@ def load_suite(path: str | Path) -> Suite:
         if missing:
             msg = f"{root / 'suite.json'}: corpus path(s) not found: {', '.join(missing)}."
             raise ConfigError(msg)
+        skipped: list[str] = []
+        if spec.get("corpus_from"):
+            base = _repo_root(root)
+            wanted = [(base / p).resolve() for p in spec["corpus_from"]]
+            absent = [p for p in wanted if not p.exists()]
+            corpus += [p for p in wanted if p.exists()]
+            if absent:
+                ids = _corpus_ids(corpus)
+                skipped = [c.id for c in cases if not _has_evidence(c, ids)]
+                cases = [c for c in cases if _has_evidence(c, ids)]
+                logger.warning(
+                    "%s: %s not found; skipping its %d question(s)",
+                    root / "suite.json",
+                    ", ".join(str(p) for p in absent),
+                    len(skipped),
+                )
+            if not cases:
+                msg = f"{root}: no question left: corpus {', '.join(map(str, absent))} not found."
+                raise ConfigError(msg, hint="Fetch the dataset, or run another suite.")
+        return Suite(
+            name=root.resolve().name, path=root, cases=cases, corpus=corpus, skipped=skipped
+        )
     return Suite(name=root.resolve().name, path=root, cases=cases, corpus=corpus)
 
 

@@ -1,0 +1,624 @@
+"""Overview scoring: nugget recall, per-sentence citation precision, attributions, refusals.
+
+Broad questions ("What is going on between Serbia and Kosovo?", "Why ...?", "Compare ...",
+"What did Kurti say about Serbia?") have no single right string. A question of an overview
+suite (``evals/overview``) lists ``nuggets``, the facts a good answer contains, each a list of
+alternative strings, and for "what did X say" questions the asked ``speaker`` and the
+``not_speakers`` quoted in the same passages. The rules, per answer:
+
+* **nugget recall**: share of nuggets found in the answer (citation markers removed). A
+  nugget is found when one of its alternatives occurs with the project's lenient matcher,
+  :func:`rag.evals.metrics.answer_correct` (normalised, word-bounded containment; possessives,
+  "&"/"and", a leading article and listed items are forgiven). A refusal or an error scores 0.
+* **citation precision per sentence**: the answer is split into sentences
+  (:func:`rag.text.split_sentences`; a marker group opening a sentence belongs to the one
+  before). A sentence with content words is supported when a passage it cites (``[n]``, the
+  text of citation ``n``) holds a sentence, or adjacent pair, supporting it at the chain's own
+  threshold: ``rag.answer.cite.best_quote(sentence, passage, question)[0] >=
+  SUPPORT_THRESHOLD`` (0.5, strict on figures). It is recomputed per sentence rather than read
+  from the citations' ``supported`` flag, which is per passage (the best sentence citing it),
+  not per sentence. An uncited sentence is unsupported. Precision = supported / sentences.
+* **dropped**: the sentences verification dropped, ``verification["dropped"]`` as the chain
+  reports it (``None`` while the chain reports no such count).
+* **wrong attributions** (questions with a ``speaker``): who a sentence attributes words to
+  is found with a small rule: a reporting verb (:data:`REPORTING_VERBS`: said, warned,
+  stressed, assured, pointed out, according to, ...) takes the nearest known person (the
+  speaker or a not-speaker, by any alias or the surname of the first) named up to 16 words
+  before it, else up to 4 words after it ("said Stoltenberg"); "he/she <verb>" takes the last
+  person attributed in an earlier sentence of the same text. Passage sentences are attributed
+  the same way, over the whole article of each cited passage when the suite's corpus has it
+  (so "..., he pointed out" after "Kurti assured ..." is Kurti's), else over the passage; a
+  quotation running over several sentences, or a sentence opening with a quote mark right after
+  an attributed one, shares that attribution. The
+  content of an answer sentence (markers, names and reporting verbs removed) attributed to
+  person P must be supported (``support >= 0.5``) by the passage sentences attributed to P.
+  A sentence attributing to the speaker words not supported that way is wrong; a sentence
+  attributing to a not-speaker words that the speaker's sentences support and the
+  not-speaker's don't is wrong (the speaker's quote given to someone else).
+* **refusals**: refused answers, and those refused although every nugget occurs in the text
+  of the question's evidence articles (read from the suite's corpus).
+* **length**: sentences and words (markers removed) of the answers given.
+
+The report's overview block compares with the targets of issue 12 (:data:`TARGETS`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.answer.cite import SUPPORT_THRESHOLD, best_quote, parse_markers, strip_markers, support
+from rag.evals.metrics import answer_correct, mean, same_article
+from rag.evals.suites import Case, Suite
+from rag.text import PARA_BREAK, split_sentences, tokenize
+
+__all__ = [
+    "REPORTING_VERBS",
+    "TARGETS",
+    "answer_sentences",
+    "attributions",
+    "citation_precision",
+    "corpus_texts",
+    "nugget_recall",
+    "nuggets_markdown",
+    "nuggets_text",
+    "score_case",
+    "score_overview",
+    "summarize_overview",
+    "wrong_attributions",
+]
+
+# The targets of issue 12: summary key -> (comparison, value).
+TARGETS: dict[str, tuple[str, float]] = {
+    "nugget_recall": (">=", 0.70),
+    "citation_precision": (">=", 0.95),
+    "wrong_attributions": ("==", 0.0),
+    "refused_with_nuggets": ("==", 0.0),
+}
+
+REPORTING_VERBS = (
+    "said|says|say|told|tells|warned|warns|stressed|stresses|added|adds|noted|notes|argued|"
+    "argues|claimed|claims|insisted|insists|accused|accuses|urged|urges|called for|calls for|"
+    "assured|assures|stated|states|declared|declares|announced|announces|explained|explains|"
+    "pointed out|points out|predicted|predicts|acknowledged|acknowledges|regretted|regrets|"
+    "recalled|recalls|wrote|writes|tweeted|posted|emphasized|emphasised|emphasizes|emphasises|"
+    "vowed|vows|promised|promises|criticized|criticised|criticizes|criticises|blamed|blames|"
+    "replied|responded|suggested|suggests|conveyed|admitted|admits|described|describes|"
+    "complained|complains|denied|denies|asserted|asserts|urging|saying|warning|according to"
+)
+_VERB = re.compile(r"\b(?:" + REPORTING_VERBS.replace(" ", r"\s+") + r")\b", re.IGNORECASE)
+_PRONOUN_BEFORE = re.compile(r"\b(?:he|she)\s+(?:also\s+|then\s+|later\s+)?$", re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+_BEFORE_WORDS = 16  # "Rep. X, a Wisconsin Republican who chairs ..., said"
+_OPENING = "\"\u201c\u2018'"
+_DOUBLE_QUOTE = re.compile('["\u201c\u201d\u201e]')
+_MAX_QUOTE = 6  # sentences a quotation may run over
+_AFTER_WORDS = 4
+_MARKER_LEAD = re.compile(r"^(\s*(?:\[[\d\s,;\-–]+\]\s*)+)")
+
+
+def _fold(text: str) -> str:
+    """Accents removed ("Vučić" -> "Vucic"), so names match however they are spelled."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+# --- nuggets ---------------------------------------------------------------------------------
+def nugget_recall(answer: str, nuggets: Sequence[Sequence[str]]) -> tuple[float | None, list[int]]:
+    """Share of ``nuggets`` found in ``answer``, and the indexes of those found.
+
+    Returns:
+        ``(recall, found)``; recall is ``None`` when there are no nuggets.
+    """
+    if not nuggets:
+        return None, []
+    text = strip_markers(answer)
+    found = [i for i, alternatives in enumerate(nuggets) if answer_correct(text, alternatives)]
+    return len(found) / len(nuggets), found
+
+
+# --- sentences and citations -----------------------------------------------------------------
+def answer_sentences(answer: str) -> list[str]:
+    """The answer's sentences with their markers (a leading marker group joins the previous)."""
+    out: list[str] = []
+    for start, end in split_sentences(answer):
+        sentence = answer[start:end]
+        lead = _MARKER_LEAD.match(sentence)
+        if lead and out:
+            out[-1] = out[-1] + " " + lead.group(1).strip()
+            sentence = sentence[lead.end() :]
+        if sentence.strip():
+            out.append(sentence.strip())
+    return [s for s in out if tokenize(strip_markers(s))]
+
+
+def _passages_by_n(citations: Iterable[Mapping[str, Any]]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for c in citations:
+        n, text = c.get("n"), c.get("passage")
+        if isinstance(n, int) and isinstance(text, str) and text:
+            out[n] = text
+    return out
+
+
+def citation_precision(
+    answer: str, citations: Sequence[Mapping[str, Any]], question: str = ""
+) -> tuple[float | None, int, int]:
+    """Per-sentence citation precision of ``answer`` (see the module's rules).
+
+    Returns:
+        ``(precision, supported, sentences)``; precision is ``None`` without sentences.
+    """
+    passages = _passages_by_n(citations)
+    sentences = answer_sentences(answer)
+    supported = 0
+    for sentence in sentences:
+        claim = strip_markers(sentence)
+        cited = [passages[n] for n in dict.fromkeys(parse_markers(sentence)) if n in passages]
+        if any(best_quote(claim, text, question)[0] >= SUPPORT_THRESHOLD for text in cited):
+            supported += 1
+    if not sentences:
+        return None, 0, 0
+    return supported / len(sentences), supported, len(sentences)
+
+
+# --- attributions ----------------------------------------------------------------------------
+def _alias_patterns(person: Sequence[str]) -> list[re.Pattern[str]]:
+    """Regexes for a person's aliases, plus the surname of the first alias."""
+    aliases = [_fold(a) for a in person if a.strip()]
+    if aliases and len(aliases[0].split()) > 1 and aliases[0].split()[-1][:1].isupper():
+        aliases.append(aliases[0].split()[-1])
+    aliases = sorted(dict.fromkeys(aliases), key=len, reverse=True)
+    return [
+        re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, a.split())) + r"(?!\w)", re.IGNORECASE)
+        for a in aliases
+    ]
+
+
+def _mentions(text: str, people: Sequence[Sequence[re.Pattern[str]]]) -> list[tuple[int, int, int]]:
+    """``(start, end, person index)`` of every name of ``people`` in ``text``, by position."""
+    spans: list[tuple[int, int, int]] = []
+    for k, patterns in enumerate(people):
+        taken: list[tuple[int, int]] = []
+        for pattern in patterns:
+            for m in pattern.finditer(text):
+                if not any(s < m.end() and m.start() < e for s, e in taken):
+                    taken.append((m.start(), m.end()))
+                    spans.append((m.start(), m.end(), k))
+    return sorted(spans)
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def _quoted(sentence: str, inside: bool) -> list[tuple[int, int]]:
+    """Spans of ``sentence`` inside double quotes (``inside``: a quotation is already open)."""
+    spans: list[tuple[int, int]] = []
+    start = 0 if inside else None
+    for m in _DOUBLE_QUOTE.finditer(sentence):
+        if start is None:
+            start = m.end()
+        else:
+            spans.append((start, m.start()))
+            start = None
+    if start is not None:
+        spans.append((start, len(sentence)))
+    return spans
+
+
+def _sentence_speakers(
+    sentence: str,
+    people: Sequence[Sequence[re.Pattern[str]]],
+    carried: int | None,
+    inside: bool = False,
+) -> list[int]:
+    """Indexes of the people ``sentence`` attributes words to (see the module's rules).
+
+    Names and verbs inside quotation marks are words quoted, not attributions.
+    """
+    quoted = _quoted(sentence, inside)
+
+    def outside(start: int, end: int) -> bool:
+        return not any(s <= start and end <= e for s, e in quoted)
+
+    names = [n for n in _mentions(sentence, people) if outside(n[0], n[1])]
+    out: list[int] = []
+    for verb in _VERB.finditer(sentence):
+        if not outside(verb.start(), verb.end()):
+            continue
+        before = [
+            (s, e, k)
+            for s, e, k in names
+            if e <= verb.start() and _words(sentence[e : verb.start()]) <= _BEFORE_WORDS
+        ]
+        after = [
+            (s, e, k)
+            for s, e, k in names
+            if s >= verb.end() and _words(sentence[verb.end() : s]) <= _AFTER_WORDS
+        ]
+        who: int | None = None
+        if carried is not None and _PRONOUN_BEFORE.search(sentence[: verb.start()]):
+            who = carried
+        elif verb.group().lower().startswith("according") and after:
+            who = after[0][2]
+        elif before:
+            who = before[-1][2]
+        elif after:
+            who = after[0][2]
+        if who is not None and who not in out:
+            out.append(who)
+    return out
+
+
+def _quote_open(sentence: str, was_open: bool) -> bool:
+    """Whether a quotation is still open after ``sentence`` (each double quote mark toggles)."""
+    return was_open != (len(_DOUBLE_QUOTE.findall(sentence)) % 2 == 1)
+
+
+def attributions(text: str, people: Sequence[Sequence[str]]) -> list[tuple[str, list[int]]]:
+    """Each sentence of ``text`` with the indexes (into ``people``) of those it quotes.
+
+    ``people`` are alias lists; "he said" carries the last person attributed before, and the
+    sentences of a quotation spanning several sentences share its attribution.
+    """
+    patterns = [_alias_patterns(p) for p in people]
+    folded = _fold(text)
+    out: list[tuple[str, list[int]]] = []
+    carried: int | None = None
+    quote: list[int] = []  # the sentences of a quotation still open
+    last = 0
+    for start, end in split_sentences(folded):
+        sentence = folded[start:end]
+        if PARA_BREAK.search(folded, last, start):
+            quote = []  # a quotation never runs on over a paragraph break here
+        last = end
+        who = _sentence_speakers(sentence, patterns, carried, bool(quote))
+        if not who and out and out[-1][1] and sentence[:1] in _OPENING:
+            who = list(out[-1][1])  # '"...," X said. "And ..."': the quotation goes on
+        out.append((sentence, who))
+        is_open = _quote_open(sentence, bool(quote))
+        if quote or is_open:
+            quote.append(len(out) - 1)
+            if len(quote) > _MAX_QUOTE:  # unbalanced marks, not a quotation: share nothing
+                quote = []
+            elif not is_open:
+                group = [k for i in quote for k in out[i][1]]
+                shared = list(dict.fromkeys(group))
+                for i in quote:
+                    out[i] = (out[i][0], out[i][1] or shared)
+                who = shared or who
+                quote = []
+        if who:
+            carried = who[-1]
+        elif carried is None:
+            mentioned = _mentions(sentence, patterns)
+            carried = mentioned[-1][2] if mentioned else None
+    return out
+
+
+def _content(sentence: str, people: Sequence[Sequence[str]]) -> str:
+    """The sentence without markers, people's names and reporting verbs: what is claimed."""
+    text = _fold(strip_markers(sentence))
+    for person in people:
+        for pattern in _alias_patterns(person):
+            text = pattern.sub(" ", text)
+    return _VERB.sub(" ", text)
+
+
+def wrong_attributions(
+    answer: str,
+    evidence: Sequence[str],
+    speaker: Sequence[str],
+    not_speakers: Sequence[Sequence[str]],
+    *,
+    threshold: float = SUPPORT_THRESHOLD,
+) -> list[dict[str, Any]]:
+    """Answer sentences that attribute words to the wrong person (see the module's rules).
+
+    Args:
+        answer: the answer text (markers allowed).
+        evidence: the texts the answer draws on (the cited passages' articles or passages).
+        speaker: aliases of the person whose words were asked for.
+        not_speakers: alias lists of the other people quoted in the same passages.
+        threshold: support needed (the chain's citation threshold).
+
+    Returns:
+        ``[{"sentence", "attributed_to", "reason"}]``, empty when every attribution holds.
+    """
+    if not speaker:
+        return []
+    people = [list(speaker), *[list(p) for p in not_speakers]]
+    said: dict[int, list[str]] = {k: [] for k in range(len(people))}
+    for text in evidence:
+        for sentence, who in attributions(text, people):
+            for k in who:
+                said[k].append(sentence)
+    quoted = {k: " ".join(v) for k, v in said.items()}
+    out: list[dict[str, Any]] = []
+    for sentence, who in attributions(answer, people):
+        claim = _content(sentence, people)
+        if not tokenize(claim):
+            continue
+        for k in who:
+            own = support(claim, quoted[k]) if quoted[k] else 0.0
+            if own >= threshold:
+                continue
+            if k == 0:
+                reason = "the passages do not give these words to the speaker"
+            elif quoted[0] and support(claim, quoted[0]) >= threshold:
+                reason = "the speaker's words given to someone else"
+            else:
+                continue
+            out.append(
+                {
+                    "sentence": strip_markers(sentence),
+                    "attributed_to": people[k][0],
+                    "reason": reason,
+                }
+            )
+    return out
+
+
+# --- the corpus ------------------------------------------------------------------------------
+def corpus_texts(suite: Suite, ids: Iterable[str]) -> dict[str, str]:
+    """The text of the articles ``ids`` found in the suite's corpus files (others are absent).
+
+    ``.jsonl`` corpora are looked up by ``id``; any other file is one article, matched by
+    path suffix (``corpus/x.txt``).
+    """
+    wanted = set(ids)
+    out: dict[str, str] = {}
+    for path in suite.corpus:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.suffix == ".jsonl":
+                with file.open(encoding="utf-8") as fh:
+                    for line in fh:
+                        if not line.strip():
+                            continue
+                        record = json.loads(line)
+                        if str(record.get("id")) in wanted:
+                            out[str(record["id"])] = str(record.get("text") or "")
+            else:
+                for aid in wanted:
+                    if same_article(Path(file).resolve().as_posix(), aid):
+                        out[aid] = file.read_text(encoding="utf-8", errors="replace")
+    return out
+
+
+def _text_of(aid: str | None, texts: Mapping[str, str]) -> str | None:
+    if not aid:
+        return None
+    if aid in texts:
+        return texts[aid]
+    for key, text in texts.items():
+        if same_article(aid, key) or same_article(key, aid):
+            return text
+    return None
+
+
+# --- scoring ---------------------------------------------------------------------------------
+def score_case(case: Case, rec: Mapping[str, Any], texts: Mapping[str, str]) -> dict[str, Any]:
+    """The overview scores of one answered question (``rec`` is a runner record)."""
+    answer = str(rec.get("answer") or "")
+    refused = bool(rec.get("refused")) or bool(rec.get("error"))
+    citations = [c for c in rec.get("citations") or [] if isinstance(c, Mapping)]
+    evidence_text = " \n\n".join(t for e in case.evidence_ids if (t := _text_of(e, texts)))
+    in_evidence = nugget_recall(evidence_text, case.nuggets)[0] if evidence_text else None
+    recall, found = nugget_recall("" if refused else answer, case.nuggets)
+    out: dict[str, Any] = {
+        "kind": case.kind or None,
+        "nuggets": len(case.nuggets),
+        "found": len(found),
+        "missing": [n[0] for i, n in enumerate(case.nuggets) if i not in found],
+        "nugget_recall": recall,
+        "nuggets_in_evidence": in_evidence,
+        "refused": refused,
+        "refused_with_nuggets": refused and in_evidence == 1.0,
+    }
+    verification = rec.get("verification")
+    dropped = verification.get("dropped") if isinstance(verification, Mapping) else None
+    out["dropped"] = int(dropped) if isinstance(dropped, int | float) else None
+    if refused:
+        return out
+    precision, supported, sentences = citation_precision(answer, citations, case.question)
+    out.update(
+        citation_precision=precision,
+        supported_sentences=supported,
+        sentences=sentences,
+        words=len(_WORD.findall(strip_markers(answer))),
+    )
+    if case.speaker:
+        sources: list[str] = []
+        for c in citations:
+            text = _text_of(c.get("article_id"), texts) or str(c.get("passage") or "")
+            if text and text not in sources:
+                sources.append(text)
+        out["wrong_attributions"] = wrong_attributions(
+            answer, sources, case.speaker, case.not_speakers
+        )
+    return out
+
+
+def summarize_overview(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Aggregate the records' ``overview`` blocks (``None`` when no question has nuggets)."""
+    rows = [r["overview"] for r in records if isinstance(r.get("overview"), Mapping)]
+    if not rows:
+        return None
+    answered = [o for o in rows if not o["refused"]]
+    attributed = [o for o in answered if "wrong_attributions" in o]
+    dropped = [o["dropped"] for o in rows if o.get("dropped") is not None]
+
+    def part(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return {
+            "questions": len(items),
+            "nugget_recall": mean(o["nugget_recall"] for o in items),
+            "citation_precision": mean(o.get("citation_precision") for o in items),
+            "refused": sum(1 for o in items if o["refused"]),
+        }
+
+    kinds = sorted({str(o.get("kind") or "other") for o in rows})
+    return {
+        **part(rows),
+        "answered": len(answered),
+        "nugget_recall_answered": mean(o["nugget_recall"] for o in answered),
+        "supported_sentences": sum(o.get("supported_sentences", 0) for o in answered),
+        "sentences": sum(o.get("sentences", 0) for o in answered),
+        "dropped": sum(dropped) if dropped else None,
+        "attribution_questions": len(attributed),
+        "wrong_attributions": sum(len(o["wrong_attributions"]) for o in attributed),
+        "refused_with_nuggets": sum(1 for o in rows if o["refused_with_nuggets"]),
+        "nuggets_in_evidence": mean(o.get("nuggets_in_evidence") for o in rows),
+        "sentences_mean": mean(o.get("sentences") for o in answered),
+        "words_mean": mean(o.get("words") for o in answered),
+        "by_kind": {
+            k: part([o for o in rows if str(o.get("kind") or "other") == k]) for k in kinds
+        },
+        "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
+    }
+
+
+def score_overview(suite: Suite, systems: Mapping[str, Any]) -> None:
+    """Add an ``overview`` block to each record with nuggets, and to each system's summary.
+
+    Only questions with ``nuggets`` and an answer (answer mode) are scored; nothing happens
+    for other suites.
+    """
+    cases = {c.id: c for c in suite.cases if c.nuggets}
+    if not cases:
+        return
+    ids: set[str] = set()
+    for spec in cases.values():
+        ids.update(spec.evidence_ids)
+    for system in systems.values():
+        for rec in system["questions"]:
+            for c in rec.get("citations") or []:
+                if isinstance(c, Mapping) and c.get("article_id"):
+                    ids.add(str(c["article_id"]))
+    texts = corpus_texts(suite, ids)
+    for system in systems.values():
+        for rec in system["questions"]:
+            found = cases.get(rec["id"])
+            if found is not None and "answer" in rec:
+                rec["overview"] = score_case(found, rec, texts)
+        summary = summarize_overview(system["questions"])
+        if summary is not None:
+            summary["skipped_questions"] = list(suite.skipped)  # their corpus is missing
+            system["summary"]["overview"] = summary
+
+
+# --- rendering -------------------------------------------------------------------------------
+_ROWS: list[tuple[str, str]] = [
+    ("nugget_recall", "nugget recall"),
+    ("nugget_recall_answered", "nugget recall (answered)"),
+    ("citation_precision", "citation precision per sentence"),
+    ("dropped", "sentences dropped by verification"),
+    ("wrong_attributions", "wrong attributions"),
+    ("refused", "refused"),
+    ("refused_with_nuggets", "refused, nuggets in corpus"),
+    ("nuggets_in_evidence", "nuggets in evidence text"),
+    ("sentences_mean", "answer sentences (mean)"),
+    ("words_mean", "answer words (mean)"),
+]
+_COUNTS = {"dropped", "wrong_attributions", "refused", "refused_with_nuggets"}
+
+
+def _cell(value: Any, key: str) -> str:
+    if value is None:
+        return "n/a"
+    if key in _COUNTS:
+        return str(int(value))
+    if key.endswith("_mean"):
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def _table(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]], str] | None:
+    systems = [s for s, v in report["systems"].items() if v["summary"].get("overview")]
+    if not systems:
+        return None
+    first = report["systems"][systems[0]]["summary"]["overview"]
+    header = ["overview metric", *systems, "target"]
+    rows = []
+    for key, label in _ROWS:
+        if key == "wrong_attributions":
+            label = f"{label} ({first['attribution_questions']} questions)"
+        target = TARGETS.get(key)
+        rows.append(
+            [
+                label,
+                *(
+                    _cell(report["systems"][s]["summary"]["overview"].get(key), key)
+                    for s in systems
+                ),
+                f"{target[0]} {target[1]:g}" if target else "",
+            ]
+        )
+    for kind, part in first["by_kind"].items():
+        rows.append(
+            [
+                f"  {kind} ({part['questions']}): recall / precision",
+                *(
+                    "{} / {}".format(
+                        _cell(o.get("nugget_recall"), "r"), _cell(o.get("citation_precision"), "p")
+                    )
+                    for o in (
+                        report["systems"][s]["summary"]["overview"]["by_kind"].get(kind, {})
+                        for s in systems
+                    )
+                ),
+                "",
+            ]
+        )
+    title = f"Overview questions: {first['questions']} with nuggets, {first['answered']} answered"
+    return header, rows, title
+
+
+def nuggets_text(report: Mapping[str, Any]) -> list[str]:
+    """The overview scorecard as text lines (empty when no question has nuggets)."""
+    table = _table(report)
+    if table is None:
+        return []
+    header, rows, title = table
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["", title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return lines
+
+
+def nuggets_markdown(report: Mapping[str, Any]) -> list[str]:
+    """The overview scorecard and a per-question table as Markdown lines."""
+    table = _table(report)
+    if table is None:
+        return []
+    header, rows, title = table
+    out = ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    out += ["| " + " | ".join(c.strip() for c in r) + " |" for r in rows]
+    for name, system in report["systems"].items():
+        scored = [q for q in system["questions"] if isinstance(q.get("overview"), Mapping)]
+        if not scored:
+            continue
+        out += [
+            "",
+            f"### {name}: per question",
+            "",
+            "| id | kind | recall | precision | sentences | wrong attr. | refused | missing |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for q in scored:
+            o = q["overview"]
+            wrong = o.get("wrong_attributions")
+            out.append(
+                f"| `{q['id']}` | {o.get('kind') or ''} | {_cell(o['nugget_recall'], 'r')} | "
+                f"{_cell(o.get('citation_precision'), 'p')} | {o.get('sentences', '')} | "
+                f"{'' if wrong is None else len(wrong)} | {'yes' if o['refused'] else ''} | "
+                + "; ".join(str(m) for m in o["missing"]).replace("|", "/")
+                + " |"
+            )
+    return out
