@@ -36,8 +36,11 @@ GENERIC_WORDS = frozenset(
 
 
 def normalize_history(history: Any) -> list[BaseMessage]:
-    """Chat history as LangChain messages; accepts messages, (role, text) pairs or
-    ``{"role", "content"}`` dicts (Gradio's format, whose content may be a list of parts)."""
+    """Chat history as LangChain messages.
+
+    Accepts messages, (role, text) pairs or ``{"role", "content"}`` dicts (Gradio's format,
+    whose content may be a list of parts).
+    """
     out: list[BaseMessage] = []
     if history and not isinstance(history, list | tuple):
         msg = f"chat_history must be a list of messages, got {type(history).__name__}."
