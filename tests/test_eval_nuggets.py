@@ -287,6 +287,7 @@ class FixedChain:
                     }
                 ],
                 "verification": {"claims": 1, "supported_claims": 1, "dropped": 0},
+                "kind": "said",
             }
         }
 
@@ -304,6 +305,7 @@ def test_runner_and_report_show_the_overview_scorecard(tmp_path: Path) -> None:
     overview = rag["summary"]["overview"]
     assert overview["questions"] == 3 and overview["answered"] == 3
     assert overview["wrong_attributions"] == 0 and overview["dropped"] == 0
+    assert overview["kind_agreement"] == pytest.approx(2 / 3)  # 2 of the 3 ask what X said
     kurti = next(q for q in rag["questions"] if q["question"].startswith("What did Kurti"))
     assert kurti["overview"]["nugget_recall"] == pytest.approx(1 / 3)
     assert kurti["overview"]["citation_precision"] == 1.0

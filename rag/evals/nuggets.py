@@ -38,6 +38,8 @@ alternative strings, and for "what did X say" questions the asked ``speaker`` an
 * **refusals**: refused answers, and those refused although every nugget occurs in the text
   of the question's evidence articles (read from the suite's corpus).
 * **length**: sentences and words (markers removed) of the answers given.
+* **kind agreement**: share of questions whose ``kind`` in the chain's output (recorded by the
+  runner) is the suite's ``kind``.
 
 The report's overview block compares with the targets of issue 12 (:data:`TARGETS`).
 """
@@ -413,6 +415,7 @@ def score_case(case: Case, rec: Mapping[str, Any], texts: Mapping[str, str]) -> 
     recall, found = nugget_recall("" if refused else answer, case.nuggets)
     out: dict[str, Any] = {
         "kind": case.kind or None,
+        "chain_kind": rec.get("kind"),  # what the chain took the question for, when it says
         "nuggets": len(case.nuggets),
         "found": len(found),
         "missing": [n[0] for i, n in enumerate(case.nuggets) if i not in found],
@@ -474,6 +477,9 @@ def summarize_overview(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] |
         "wrong_attributions": sum(len(o["wrong_attributions"]) for o in attributed),
         "refused_with_nuggets": sum(1 for o in rows if o["refused_with_nuggets"]),
         "nuggets_in_evidence": mean(o.get("nuggets_in_evidence") for o in rows),
+        "kind_agreement": mean(
+            float(o["chain_kind"] == o["kind"]) for o in rows if o.get("chain_kind") and o["kind"]
+        ),
         "sentences_mean": mean(o.get("sentences") for o in answered),
         "words_mean": mean(o.get("words") for o in answered),
         "by_kind": {
@@ -522,6 +528,7 @@ _ROWS: list[tuple[str, str]] = [
     ("refused", "refused"),
     ("refused_with_nuggets", "refused, nuggets in corpus"),
     ("nuggets_in_evidence", "nuggets in evidence text"),
+    ("kind_agreement", "chain's question kind = suite's"),
     ("sentences_mean", "answer sentences (mean)"),
     ("words_mean", "answer words (mean)"),
 ]
@@ -592,6 +599,12 @@ def nuggets_text(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _kinds(o: Mapping[str, Any]) -> str:
+    """The suite's kind, and the chain's when it differs (``said / chain: overview``)."""
+    kind, chain = o.get("kind") or "", o.get("chain_kind")
+    return f"{kind} / chain: {chain}" if chain and chain != kind else kind
+
+
 def nuggets_markdown(report: Mapping[str, Any]) -> list[str]:
     """The overview scorecard and a per-question table as Markdown lines."""
     table = _table(report)
@@ -615,7 +628,7 @@ def nuggets_markdown(report: Mapping[str, Any]) -> list[str]:
             o = q["overview"]
             wrong = o.get("wrong_attributions")
             out.append(
-                f"| `{q['id']}` | {o.get('kind') or ''} | {_cell(o['nugget_recall'], 'r')} | "
+                f"| `{q['id']}` | {_kinds(o)} | {_cell(o['nugget_recall'], 'r')} | "
                 f"{_cell(o.get('citation_precision'), 'p')} | {o.get('sentences', '')} | "
                 f"{'' if wrong is None else len(wrong)} | {'yes' if o['refused'] else ''} | "
                 + "; ".join(str(m) for m in o["missing"]).replace("|", "/")

@@ -137,6 +137,7 @@ def _run_system(
                     refused=bool(out.get("refused", M.is_refusal(str(out.get("answer") or "")))),
                     citations=_citations(out.get("citations")),
                     standalone_question=out.get("standalone_question"),
+                    kind=out.get("kind"),  # the chain's question kind (overview scoring)
                     ttft_ms=round(out["ttft_ms"], 2),
                     total_ms=round(out["total_ms"], 2),
                 )
