@@ -37,7 +37,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-QUEUE_PER_SLOT = 4
+QUEUE_PER_SLOT = 8
 """Requests that may wait for a slot, per slot; beyond that the API answers 429 at once."""
 QUEUE_WAIT_S = 20.0
 """How long a request waits for a slot before it is answered 429."""
