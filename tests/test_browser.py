@@ -204,6 +204,21 @@ def test_kfor_answer_with_highlighted_source_and_linked_citation(page: Any) -> N
     assert not page.watch.errors
 
 
+def test_what_someone_said_gets_their_own_words_in_several_cited_sentences(page: Any) -> None:
+    answer = ask(page, "What did Kurti say about Serbia?")
+    text = answer.inner_text()
+    assert "criminal gangs" in text  # Kurti's words
+    assert "is not simple" not in text  # Vucic's words, in the same passages
+    assert answer.locator("a.rag-cite").count() >= 1
+    assert page.locator("#chat .rag-refusal").count() == 0
+    trace = page.locator("#chat details.rag-trace").last
+    trace.locator("summary").click()
+    assert "Question kind: said" in trace.inner_text()
+    overview = ask(page, "What is going on between Serbia and Kosovo?")
+    assert overview.locator("a.rag-cite").count() >= 2  # several cited sentences
+    assert page.locator("#chat .rag-refusal").count() == 0
+
+
 def test_follow_up_uses_this_sessions_history(page: Any) -> None:
     ask(page, KFOR)
     answer = ask(page, FOLLOW_UP)

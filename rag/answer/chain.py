@@ -294,7 +294,12 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
                 speaker=qkind.speaker,
             )
             timings["first_token_s"] = round(time.perf_counter() - started, 3)
-            if score < self.settings.extractive_min_score:
+            # broad answers gather the most related sentences: the evidence gates found the
+            # topic already, so the bar is the fallback's
+            bar = s.extractive_min_score
+            if qkind.broad:
+                bar = min(bar, _FALLBACK_MIN_SCORE)
+            if score < bar:
                 yield final(
                     self._refusal("No passage answers it closely enough."),
                     refused=True,

@@ -221,6 +221,10 @@ def render_trace(
     if model:
         parts.append(f'<div class="rag-trace-row"><b>Model:</b> {escape_chat(model)}</div>')
     extra = extra or {}
+    if extra.get("kind"):
+        parts.append(
+            f'<div class="rag-trace-row"><b>Question kind:</b> {escape_chat(extra["kind"])}</div>'
+        )
     if refused and extra.get("refusal_reason"):
         parts.append(
             '<div class="rag-trace-row"><b>Refused because:</b> '

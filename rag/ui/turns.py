@@ -127,4 +127,6 @@ def apply_final(turn: dict[str, Any], final: Mapping[str, Any]) -> None:
     turn["refused"] = bool(final.pop("refused", False))
     turn["timings"] = dict(final.pop("timings", None) or {})
     turn["model"] = final.pop("model", None)
-    turn["extra"] = {k: v for k, v in final.items() if k in ("refusal_reason", "verification")}
+    turn["extra"] = {
+        k: v for k, v in final.items() if k in ("refusal_reason", "verification", "kind")
+    }
