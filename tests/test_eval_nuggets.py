@@ -86,6 +86,11 @@ def test_passage_attributions_follow_quotes_and_pronouns() -> None:
     by_stoltenberg = [s for s, who in N.attributions(ARTICLE, people) if 1 in who]
     # the first sentence of a quotation closed (and attributed) in the next one
     assert any("proportionate and measured" in s for s in by_stoltenberg)
+    # a name right after the closing quote mark is the speaker, whatever the verb
+    by_vucic = [s for s, who in N.attributions(ARTICLE, people) if who == [2]]
+    assert any(s.startswith("\u201cOur history is not easy") for s in by_vucic)
+    # ... but not a name the quote is merely next to ("... 'almost nothing' with Kurti")
+    assert all(0 not in who for s, who in N.attributions(ARTICLE, people) if "press conf" in s)
     assert said
 
 

@@ -24,7 +24,8 @@ alternative strings, and for "what did X say" questions the asked ``speaker`` an
   is found with a small rule: a reporting verb (:data:`REPORTING_VERBS`: said, warned,
   stressed, assured, pointed out, according to, ...) takes the nearest known person (the
   speaker or a not-speaker, by any alias or the surname of the first) named up to 16 words
-  before it, else up to 4 words after it ("said Stoltenberg"); "he/she <verb>" takes the last
+  before it, else up to 4 words after it ("said Stoltenberg"); a name one word after a closing
+  quote mark is the quote's speaker whatever the verb; "he/she <verb>" takes the last
   person attributed in an earlier sentence of the same text. Passage sentences are attributed
   the same way, over the whole article of each cited passage when the suite's corpus has it
   (so "..., he pointed out" after "Kurti assured ..." is Kurti's), else over the passage; a
@@ -100,6 +101,8 @@ _OPENING = "\"\u201c\u2018'"
 _DOUBLE_QUOTE = re.compile('["\u201c\u201d\u201e]')
 _MAX_QUOTE = 6  # sentences a quotation may run over
 _AFTER_WORDS = 4
+_AFTER_QUOTE_WORDS = 1  # a name right after a closing quote mark
+_LINKING = re.compile(r"\b(?:with|and|or|to|by|of|for|from|in|on|at|about|against)\b", re.I)
 _MARKER_LEAD = re.compile(r"^(\s*(?:\[[\d\s,;\-–]+\]\s*)+)")
 
 
@@ -254,6 +257,17 @@ def _sentence_speakers(
             who = after[0][2]
         if who is not None and who not in out:
             out.append(who)
+    for _, end in quoted:  # '"...," Vucic insisted' and the like, whatever the verb
+        close = sentence[end : end + 1]
+        follow = [
+            k
+            for s, _, k in names
+            if s > end
+            and _words(sentence[end:s]) <= _AFTER_QUOTE_WORDS
+            and not _LINKING.search(sentence[end:s])
+        ]
+        if close and follow and follow[0] not in out:
+            out.append(follow[0])
     return out
 
 
