@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,19 @@ def test_deeply_nested_html_costs_linear_work(
     (article,) = load_file(page, max_bytes=MB)
     assert isinstance(article, Article) and article.text == "Deep text here."
     assert calls < depth
+
+
+def test_a_five_megabyte_line_loads_and_splits_into_bounded_chunks(tmp_path: Path) -> None:
+    from rag.ingest.chunk import split_article
+
+    words = "harbor council budget railway festival reservoir museum bridge".split()
+    rng = random.Random(5)  # not periodic: identical chunks would be stored once
+    line = " ".join(rng.choice(words) for _ in range(5 * MB // 7))[: 5 * MB]
+    path = tmp_path / "one-line.txt"
+    path.write_text(line, encoding="utf-8")
+    (article,) = load_file(path, max_bytes=20 * MB)
+    assert isinstance(article, Article) and article.title == "one line"
+    chunks = split_article(article, chunk_size=1000, chunk_overlap=150)
+    assert all(0 < len(c.text) <= 1000 for c in chunks)
+    assert all(c.text == article.text[c.start : c.end] for c in chunks)
+    assert sum(len(c.text) for c in chunks) >= len(article.text) * 0.99  # nothing lost
