@@ -19,7 +19,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # Ordered cheap -> expensive; llm_speed.py is maintained separately and run only on request.
-SCRIPTS = ["bench_retrieval", "bench_ingest", "bench_embed", "bench_answer", "bench_memory"]
+SCRIPTS = [
+    "bench_retrieval",
+    "bench_ingest",
+    "bench_embed",
+    "bench_answer",
+    "bench_memory",
+    "reliability",
+]
 
 
 def main() -> int:
