@@ -197,3 +197,21 @@ def test_a_five_megabyte_line_loads_and_splits_into_bounded_chunks(tmp_path: Pat
     assert all(0 < len(c.text) <= 1000 for c in chunks)
     assert all(c.text == article.text[c.start : c.end] for c in chunks)
     assert sum(len(c.text) for c in chunks) >= len(article.text) * 0.99  # nothing lost
+
+
+def test_deleting_a_symlink_to_a_file_outside_the_folder_prunes_its_article(
+    tmp_path: Path,
+) -> None:
+    """The origin was the link's target; outside the ingested folder, prune never saw it go."""
+    folder, outside = tmp_path / "in", tmp_path / "elsewhere"
+    folder.mkdir()
+    outside.mkdir()
+    (outside / "t.txt").write_text("Outside\n\nA body sentence outside.", encoding="utf-8")
+    (folder / "a.txt").write_text("Inside\n\nA body sentence inside.", encoding="utf-8")
+    os.symlink(outside / "t.txt", folder / "link.txt")
+    settings = Settings(data_dir=tmp_path / "data")
+    assert len(ingest([folder], settings, embedder=KeywordEmbedder()).added) == 2
+    (folder / "link.txt").unlink()
+    report = ingest([folder], settings, embedder=KeywordEmbedder())
+    assert [Path(a).name for a in report.removed] == ["link.txt"]
+    assert report.articles_total == 1

@@ -189,7 +189,8 @@ def _article(
         source=source or None,
         url=url,
         published=parse_date(fields.get("published")),
-        origin=str(path.resolve()),
+        # the file as found (a symlink's own path, not its target's): prune must see it go
+        origin=os.path.abspath(article_id_for_path(path)),
     )
 
 

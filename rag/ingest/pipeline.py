@@ -199,7 +199,7 @@ def ingest(
     for item in iter_articles(roots, max_bytes=settings.max_file_bytes):
         if isinstance(item, LoadFailure):
             report.failed.append(item)
-            failed_origins.add(os.path.realpath(item.path))  # never raises on a symlink loop
+            failed_origins.add(os.path.abspath(item.path))  # the form of Article.origin
             logger.warning("skipped %s: %s", item.path, item.reason)
             continue
         origins.add(item.origin)
