@@ -602,3 +602,117 @@ def test_parse_api_keys(tmp_path: Path) -> None:
     empty.write_text("# none yet\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="No keys found"):
         parse_api_keys(str(empty))
+
+
+class _ScriptedChain:
+    """Stands in for the chain: streams the given events, sleeping ``pause`` before the last."""
+
+    def __init__(self, events: list[Any], pause: float = 0.0) -> None:
+        self.events = events
+        self.pause = pause
+
+    def stream(self, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        import time
+
+        for i, event in enumerate(self.events):
+            if i == len(self.events) - 1 and self.pause:
+                time.sleep(self.pause)
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+
+
+def _scripted_app(tmp_path: Path, chain: _ScriptedChain, **settings: Any) -> Any:
+    from fastapi.testclient import TestClient
+
+    from rag.api.app import build_api_app
+    from rag.config import Settings
+
+    return TestClient(build_api_app(Settings(data_dir=tmp_path, **settings), chain=chain))
+
+
+def _sse_chunks(text: str) -> list[Any]:
+    lines = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    return [json.loads(line) for line in lines[:-1]]
+
+
+def test_a_verified_answer_that_differs_is_sent_after_the_tokens(tmp_path: Path) -> None:
+    from langchain_core.documents import Document
+
+    doc = Document("KFOR has 3,700 troops.", metadata={"n": 1, "title": "T", "article_id": "a"})
+    cite = {
+        "n": 1,
+        "title": "T",
+        "source": "",
+        "url": "",
+        "published": "",
+        "quote": "KFOR has 3,700 troops.",
+        "article_id": "a",
+        "chunk_id": "a#1",
+        "support": 0.9,
+    }
+    chain = _ScriptedChain(
+        [
+            {"standalone_question": "q"},
+            {"context": [doc]},
+            {"answer": "KFOR has 3,700 troops "},
+            {"answer": "and 900 tanks."},
+            {
+                "final": {
+                    "answer": "KFOR has 3,700 troops [1].",
+                    "citations": [cite],
+                    "refused": False,
+                }
+            },
+        ]
+    )
+    with _scripted_app(tmp_path, chain) as client:
+        reply = client.post("/v1/chat/completions", json=_chat("q", stream=True))
+    chunks = _sse_chunks(reply.text)
+    assert chunks[0]["sources"][0]["title"] == "T"
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert text == (
+        "KFOR has 3,700 troops and 900 tanks.\n\nChecked against the passages:\n"
+        "KFOR has 3,700 troops [1].\n\nSources:\n[1] T"
+    )
+    assert chunks[-2]["answer"] == "KFOR has 3,700 troops [1]."
+
+
+def test_a_failure_mid_stream_is_an_error_event(tmp_path: Path) -> None:
+    from rag.errors import ModelError
+
+    chain = _ScriptedChain(
+        [
+            {"standalone_question": "q"},
+            {"context": []},
+            {"answer": "Half an"},
+            ModelError("The language model failed: boom", hint="Check the LLM settings."),
+        ]
+    )
+    with _scripted_app(tmp_path, chain) as client:
+        reply = client.post("/v1/chat/completions", json=_chat("q", stream=True))
+        assert reply.status_code == 200  # the tokens had started
+        error = _sse_chunks(reply.text)[-1]["error"]
+        assert error["code"] == "model_unavailable"
+        assert error["message"] == "The language model failed: boom Check the LLM settings."
+        plain = client.post("/v1/chat/completions", json=_chat("q"))
+        assert plain.status_code == 503 and plain.json()["error"]["code"] == "model_unavailable"
+
+
+def test_a_slot_is_held_until_the_answer_stops_even_if_the_client_left(tmp_path: Path) -> None:
+    from rag.api.service import Assistant
+    from rag.config import Settings
+
+    chain = _ScriptedChain([{"standalone_question": "q"}, {"final": {"answer": "a"}}], pause=0.3)
+    assistant = Assistant(Settings(data_dir=tmp_path, concurrency=1), chain=chain)
+
+    async def scenario() -> list[bool]:
+        events = assistant.events({"input": "q"})
+        await events.__anext__()
+        await events.aclose()  # the client hung up
+        held = assistant.gate._sem.locked()
+        await asyncio.sleep(0.6)
+        return [held, assistant.gate._sem.locked()]
+
+    assert asyncio.run(scenario()) == [True, False]
