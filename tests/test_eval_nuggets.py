@@ -101,6 +101,9 @@ def test_a_right_attribution_is_not_flagged() -> None:
         "He warned that Kosovo has reason to be vigilant about the Russian agenda [1]."
     )
     assert N.wrong_attributions(right, *args) == []
+    # a paraphrase (other word forms) of the speaker's words is still the speaker's
+    paraphrase = "Kurti said Serbia is run by criminal gangs and influenced by Russia [1]."
+    assert N.wrong_attributions(paraphrase, *args) == []
     # sentences attributing nothing are not attribution errors
     assert N.wrong_attributions("KFOR has 3,700 troops [1].", *args) == []
 

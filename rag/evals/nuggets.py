@@ -32,7 +32,8 @@ alternative strings, and for "what did X say" questions the asked ``speaker`` an
   quotation running over several sentences, or a sentence opening with a quote mark right after
   an attributed one, shares that attribution. The
   content of an answer sentence (markers, names and reporting verbs removed) attributed to
-  person P must be supported (``support >= 0.5``) by the passage sentences attributed to P.
+  person P must be supported (share of its words >= 0.5, word forms forgiven: answers
+  paraphrase) by the passage sentences attributed to P.
   A sentence attributing to the speaker words not supported that way is wrong; a sentence
   attributing to a not-speaker words that the speaker's sentences support and the
   not-speaker's don't is wrong (the speaker's quote given to someone else).
@@ -54,7 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.answer.cite import SUPPORT_THRESHOLD, best_quote, parse_markers, strip_markers, support
+from rag.answer.cite import SUPPORT_THRESHOLD, best_quote, parse_markers, strip_markers
 from rag.evals.metrics import answer_correct, mean, same_article
 from rag.evals.suites import Case, Suite
 from rag.text import PARA_BREAK, split_sentences, tokenize
@@ -326,6 +327,31 @@ def _content(sentence: str, people: Sequence[Sequence[str]]) -> str:
     return _VERB.sub(" ", text)
 
 
+def _loose_support(claim: str, evidence: str) -> float:
+    """Weighted share of the claim's words in the evidence, word forms forgiven.
+
+    Like :func:`rag.answer.cite.support` (figures weigh double and must be there exactly), but
+    a word also counts when a passage word shares its first 4-6 letters ("Russia" / "Russian",
+    "influenced" / "influence"): attribution is about who said it, and answers paraphrase.
+    """
+    tokens = tokenize(claim)
+    if not tokens:
+        return 0.0
+    have = set(tokenize(evidence))
+    weights = {t: (2.0 if any(ch.isdigit() for ch in t) else 1.0) for t in tokens}
+    found = 0.0
+    for token, weight in weights.items():
+        if token in have:
+            found += weight
+        elif weight == 2.0:
+            return 0.0
+        elif len(token) >= 4:
+            stem = token[: max(4, min(len(token) - 2, 6))]
+            if any(h.startswith(stem) for h in have):
+                found += weight
+    return found / sum(weights.values())
+
+
 def wrong_attributions(
     answer: str,
     evidence: Sequence[str],
@@ -361,12 +387,12 @@ def wrong_attributions(
         if not tokenize(claim):
             continue
         for k in who:
-            own = support(claim, quoted[k]) if quoted[k] else 0.0
+            own = _loose_support(claim, quoted[k]) if quoted[k] else 0.0
             if own >= threshold:
                 continue
             if k == 0:
                 reason = "the passages do not give these words to the speaker"
-            elif quoted[0] and support(claim, quoted[0]) >= threshold:
+            elif quoted[0] and _loose_support(claim, quoted[0]) >= threshold:
                 reason = "the speaker's words given to someone else"
             else:
                 continue
