@@ -78,7 +78,7 @@ def fresh_clients() -> None:
 def store_state(data_dir: Path, embedding_model: str = "keyword") -> dict[str, Any]:
     """Everything that must match between two data dirs (generations aside)."""
     from rag.index.bm25 import BM25Index
-    from rag.index.snapshot import bm25_path
+    from rag.index.snapshot import Index, bm25_path
     from rag.index.store import open_store
 
     fresh_clients()
@@ -87,7 +87,11 @@ def store_state(data_dir: Path, embedding_model: str = "keyword") -> dict[str, A
     manifest = {aid: asdict(rec) for aid, rec in store.manifest().items()}
     chunks = {cid: (text, meta) for cid, text, meta in store.iter_chunks()}
     live = [cid for rec in manifest.values() for cid in rec["chunk_ids"]]
-    bm25 = BM25Index.load(bm25_path(settings, store))
+    try:  # the cache on disk, as the last ingest left it
+        bm25 = BM25Index.load(bm25_path(settings, store))
+    except Exception:  # unreadable: reported as not current, compared as rebuilt
+        bm25 = Index(settings, store).snapshot().bm25
+        bm25.generation = -1
     state = {
         "manifest": manifest,
         "chunks": chunks,
