@@ -820,3 +820,16 @@ def test_make_same_period_script(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert script.main(["--source", str(tmp_path / "missing"), "--out", str(out)]) == 0
     assert "skipped" in capsys.readouterr().err
     assert script.main(["--source", str(source), "--out", str(REPO / "evals" / "x")]) == 2
+
+
+def test_same_period_drops_articles_where_the_answer_is_glued_to_a_word(tmp_path: Path) -> None:
+    from rag.evals.same_period import make_same_period
+
+    articles = [
+        *ARTICLES,
+        {"id": "art-7", "title": "Travel", "text": "Flights resumed to Grindavik.Lava cooled."},
+    ]
+    source = make_suite(tmp_path / "src", [QA[0], QA[1]], articles)
+    stats = make_same_period(source, tmp_path / "out", share=1.0)
+    assert stats["unanswerable"] == 2 and stats["articles_dropped"] == 3  # art-1, art-2, art-7
+    assert "Grindavik" not in (tmp_path / "out" / "corpus.jsonl").read_text()

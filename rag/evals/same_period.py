@@ -3,9 +3,10 @@
 The shared suites' unanswerable questions are about events after the corpus ends, so a date
 check alone can refuse them. This builds harder ones from a suite with a corpus: take
 answerable questions with a *distinctive* answer, drop every article whose text contains that
-answer (normalised), and keep the question and its date, now unanswerable: the corpus still
-covers that week, just not that fact. The other answerable questions whose evidence and
-answer survive in the reduced corpus stay as answerable controls on the same index.
+answer (normalised, even glued to a neighbouring word), and keep the question and its date,
+now unanswerable: the corpus still covers that week, just not that fact. The other
+answerable questions whose evidence and answer survive in the reduced corpus stay as
+answerable controls on the same index.
 
 A distinctive answer (a general rule, nothing keyed to one dataset): after normalising, at
 least 4 characters with a word of 3+ letters and no digit (numbers, amounts, dates, scores
@@ -58,8 +59,18 @@ def _read(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _contains(norm_text: str, answer: str) -> bool:
+    """The answer occurs on word boundaries (as the lenient metric finds it)."""
     needle = normalize_answer(answer)
     return bool(needle) and f" {needle} " in norm_text
+
+
+def _mentions(norm_text: str, answer: str) -> bool:
+    """The answer occurs anywhere, even glued to a neighbouring word by a missing space.
+
+    Articles are dropped on this looser test, so a removed answer cannot leak back.
+    """
+    needle = normalize_answer(answer)
+    return bool(needle) and needle in norm_text
 
 
 def _selected(case_id: str, share: float) -> bool:
@@ -107,7 +118,7 @@ def make_same_period(
     }
 
     def holders(answers: Sequence[str]) -> set[str]:
-        return {aid for aid, text in texts.items() if any(_contains(text, a) for a in answers)}
+        return {aid for aid, text in texts.items() if any(_mentions(text, a) for a in answers)}
 
     answerable = [q for q in qa if q.get("answerable", bool(q.get("answers"))) and q.get("answers")]
     eligible = []
@@ -183,11 +194,11 @@ How: answerable questions whose every acceptable answer is distinctive (normalis
 characters with a word of 3+ letters, no digit, not yes/no, a one-word answer capitalised)
 and occurs in 1 to {max_df} articles are eligible; a fixed hash of the question id picks
 {share:.0%} of them. Every article whose title or text contains a picked question's answer
-(normalised) is dropped. The picked questions keep their wording and `question_date`
-and become unanswerable (`qa_meta.jsonl`: `kind: same_period_unanswerable`, the removed
-answers and evidence). The other answerable questions whose evidence still holds the answer
-stay as controls (`kind: same_period_control`); the source's own unanswerable questions are
-not used.
+(normalised; anywhere, even glued to a neighbouring word) is dropped. The picked questions
+keep their wording and `question_date` and become unanswerable (`qa_meta.jsonl`:
+`kind: same_period_unanswerable`, the removed answers and evidence). The other answerable
+questions whose evidence still holds the answer stay as controls (`kind:
+same_period_control`); the source's own unanswerable questions are not used.
 
 - questions: {stats["unanswerable"]} unanswerable (same period),
   {stats["controls"]} answerable controls ({stats["eligible"]} eligible;
