@@ -17,11 +17,9 @@ named ``condense_question``, ``retrieve`` and ``answer``, so traces read the sam
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -29,20 +27,20 @@ from langchain_core.callbacks import CallbackManagerForChainRun
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import patch_config
 from langchain_core.runnables.utils import AddableDict
 
 from rag.answer.cite import verify_answer
 from rag.answer.evidence import assess_evidence, is_refusal_text
-from rag.answer.extractive import extractive_answer, select_sentences
+from rag.answer.extractive import extractive_answer
+from rag.answer.generate import answer_messages, generate, shown_passages
 from rag.answer.kinds import classify
-from rag.answer.prompts import CONDENSE_PROMPT, NOT_FOUND, answer_prompt, format_passages
+from rag.answer.prompts import CONDENSE_PROMPT, NOT_FOUND, answer_prompt
 from rag.answer.question import is_small_talk, keyword_rewrite, needs_rewrite, normalize_history
-from rag.answer.result import fold_events
+from rag.answer.runnable import EventStreamRunnable
 from rag.dates import require_date
-from rag.errors import InputError, ModelError, RagError
+from rag.errors import InputError
 from rag.retrieve.filters import parse_filters
 from rag.text import valid_text
 
@@ -62,7 +60,7 @@ SMALL_TALK_REPLY = (
 )
 
 
-class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
+class RagChain(EventStreamRunnable):
     """Retrieval-augmented answering with verified citations. Build with :func:`build_chain`."""
 
     def __init__(
@@ -80,58 +78,6 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
         self.model_name = model_name
         self.embedder = embedder
         self.name = "rag_chain"
-
-    # --- Runnable interface --------------------------------------------------------------
-    @property
-    def InputType(self) -> type:  # noqa: N802 - LangChain's name
-        return dict
-
-    @property
-    def OutputType(self) -> type:  # noqa: N802
-        return dict
-
-    def stream(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[dict[str, Any]]:
-        yield from self._transform_stream_with_config(
-            iter([input]), self._run, config, run_type="chain"
-        )
-
-    def invoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        return dict(fold_events(self.stream(input, config, **kwargs)))
-
-    async def astream(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[dict[str, Any]]:
-        # The work is CPU-bound in a local model: run the sync stream in a thread and hand
-        # events over as they come, so an async host stays responsive.
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        done = object()
-
-        def pump() -> None:
-            try:
-                for event in self.stream(input, config, **kwargs):
-                    loop.call_soon_threadsafe(queue.put_nowait, event)
-            except BaseException as exc:  # re-raised in the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            loop.call_soon_threadsafe(queue.put_nowait, done)
-
-        threading.Thread(target=pump, daemon=True, name="rag-astream").start()
-        while True:
-            item = await queue.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    async def ainvoke(
-        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        return await asyncio.to_thread(self.invoke, input, config, **kwargs)
 
     # --- the steps -----------------------------------------------------------------------
     def _check_input(
@@ -310,16 +256,22 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             yield AddableDict(answer=raw)
         else:
             raw = ""
-            shown = self._shown_passages(
+            shown = shown_passages(
                 standalone,
                 context,
                 s.broad_passage_chars if qkind.broad else s.passage_chars,
                 qkind.speaker,
             )
-            prompt = answer_prompt(kind)
-            for token in self._generate(
-                prompt, question, standalone, history, context, shown, today, child
-            ):
+            messages = answer_messages(
+                answer_prompt(kind),
+                question,
+                standalone,
+                history,
+                context,
+                shown,
+                (today or s.today_or_now()),
+            )
+            for token in generate(self.llm, messages, s.llm_timeout, self.model_name, child):
                 if not raw:
                     timings["first_token_s"] = round(time.perf_counter() - started, 3)
                 raw += token
@@ -399,74 +351,6 @@ class RagChain(Runnable[dict[str, Any], dict[str, Any]]):
             shown_passages=shown,
             **({"unsupported_answer": raw} if fallback else {}),
         )
-
-    def _shown_passages(
-        self,
-        standalone: str,
-        context: list[Document],
-        max_chars: int,
-        speaker: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """What the model is shown of each passage: its sentences most related to the question."""
-        return [
-            {
-                "n": d.metadata["n"],
-                "text": select_sentences(
-                    standalone, d.page_content, max_chars=max_chars, speaker=speaker
-                ),
-            }
-            for d in context
-        ]
-
-    def _generate(
-        self,
-        prompt: ChatPromptTemplate,
-        question: str,
-        standalone: str,
-        history: list[Any],
-        context: list[Document],
-        shown: list[dict[str, Any]],
-        today: date | None,
-        child: RunnableConfig,
-    ) -> Iterator[str]:
-        assert self.llm is not None
-        passages = format_passages(
-            [
-                (
-                    d.metadata["n"],
-                    d.metadata.get("title", ""),
-                    d.metadata.get("published", ""),
-                    part["text"],
-                )
-                for d, part in zip(context, shown, strict=True)
-            ]
-        )
-        asked = question if standalone == question else f"{question}\n(Meaning: {standalone})"
-        messages = prompt.invoke(
-            {
-                "history": history[-4:],
-                "passages": passages,
-                "question": asked,
-                "today": (today or self.settings.today_or_now()).isoformat(),
-            }
-        )
-        deadline = time.monotonic() + self.settings.llm_timeout
-        llm = self.llm.with_config(run_name="answer")
-        try:
-            for chunk in llm.stream(messages, child):
-                text = chunk.content if isinstance(chunk.content, str) else ""
-                if text:
-                    yield text
-                if time.monotonic() > deadline:
-                    msg = f"The language model took longer than {self.settings.llm_timeout:.0f}s."
-                    raise ModelError(msg, hint="Raise RAG_LLM_TIMEOUT or use a faster backend.")
-        except RagError:
-            raise
-        except Exception as exc:
-            msg = f"The language model ({self.model_name}) failed: {exc}"
-            raise ModelError(
-                msg, hint="Check the LLM settings (`rag info`), or use RAG_LLM=extractive."
-            ) from exc
 
 
 def build_chain(

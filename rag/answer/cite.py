@@ -16,7 +16,18 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from rag.answer.attribution import claim_speaker, speaker_supported
+from rag.answer.attribution import claim_speaker
+from rag.answer.support import (
+    DENSE_MIN_LEXICAL,
+    DENSE_SUPPORT,
+    MARKER,
+    SUPPORT_THRESHOLD,
+    best_quote,
+    dense_matches,
+    names_missing,
+    strip_markers,
+    support,
+)
 from rag.text import split_sentences, tokenize
 
 __all__ = [
@@ -31,10 +42,6 @@ __all__ = [
     "verify_answer",
 ]
 
-# [1], [1, 2], [1][2], [1-2] and the full-width variants some models emit.
-_MARKER = re.compile(r"\s*[\[【]\s*(\d{1,2}(?:\s*(?:[,;]|-|–|and)\s*\d{1,2})*)\s*[\]】]")
-_NUM = re.compile(r"\d")
-SUPPORT_THRESHOLD = 0.5
 # The fields that identify a passage's source, shared by citations, the UI and the feedback log.
 SOURCE_KEYS = ("n", "chunk_id", "article_id", "title", "source", "url", "published")
 
@@ -42,7 +49,7 @@ SOURCE_KEYS = ("n", "chunk_id", "article_id", "title", "source", "url", "publish
 def parse_markers(text: str) -> list[int]:
     """Citation numbers in order of appearance (``"[1, 3]"`` gives ``[1, 3]``)."""
     out: list[int] = []
-    for match in _MARKER.finditer(text):
+    for match in MARKER.finditer(text):
         body = match.group(1)
         if re.search(r"\d\s*[-–]\s*\d", body):
             lo, hi = (int(x) for x in re.split(r"\s*[-–]\s*", body)[:2])
@@ -50,88 +57,6 @@ def parse_markers(text: str) -> list[int]:
         else:
             out.extend(int(x) for x in re.findall(r"\d+", body))
     return out
-
-
-def strip_markers(text: str) -> str:
-    """``text`` without its citation markers."""
-    return _MARKER.sub("", text).strip()
-
-
-def _weights(tokens: Sequence[str]) -> dict[str, float]:
-    # Figures carry the facts most often invented: they weigh double.
-    return {t: (2.0 if _NUM.search(t) else 1.0) for t in tokens}
-
-
-def _fuzzy_have(tokens: dict[str, float], have: set[str]) -> set[str]:
-    """Claim tokens found in ``have`` exactly or by a shared stem-like prefix.
-
-    "escalating" finds "escalation", "warning" finds "warned", "intervention" finds
-    "intervene": a summary rarely keeps its passage's word forms. Figures never match this way.
-    """
-    found = {t for t in tokens if t in have}
-    for token in tokens:
-        if token in found or _NUM.search(token) or len(token) < 4:
-            continue
-        stem = token[: max(4, min(len(token) - 2, 6))]
-        if any(h.startswith(stem) and abs(len(h) - len(token)) <= 5 for h in have):
-            found.add(token)
-    return found
-
-
-def support(claim: str, evidence: str, question: str = "", *, lenient: bool = False) -> float:
-    """How well ``evidence`` supports ``claim``, from 0 to 1.
-
-    The weighted share of the claim's content words found in the evidence, 0 when a figure of
-    the claim is missing from it.
-
-    Given the ``question``, only the words the claim adds to it count (its actual answer:
-    "euro" in "Kosovo uses the euro"): echoing the question can't pass for support, and an
-    answer that restates a long question isn't penalised for words the passage phrases
-    differently. ``lenient`` (several-sentence answers, which paraphrase) also counts words
-    that share a stem-like prefix with a passage word; figures stay exact.
-    """
-    weights = _weights(tokenize(strip_markers(claim)))
-    if not weights:
-        return 0.0
-    have = set(tokenize(evidence))
-    for token in weights:
-        if _NUM.search(token) and token not in have:
-            return 0.0
-    found = _fuzzy_have(weights, have) if lenient else {t for t in weights if t in have}
-    total = sum(weights.values())
-    share = sum(w for t, w in weights.items() if t in found) / total
-    asked = set(tokenize(question)) if question else set()
-    novel = {t: w for t, w in weights.items() if t not in asked}
-    if asked and novel:
-        share = sum(w for t, w in novel.items() if t in found) / sum(novel.values())
-    return share
-
-
-def best_quote(
-    claim: str,
-    passage: str,
-    question: str = "",
-    *,
-    speaker: str | None = None,
-    lenient: bool = False,
-) -> tuple[float, int, int]:
-    """(score, start, end) of the sentence (or pair) of ``passage`` best supporting ``claim``.
-
-    With a ``speaker`` ("Kurti said ..."), only spans that are that person's words count.
-    """
-    spans = split_sentences(passage) or [(0, len(passage))]
-    best = (0.0, spans[0][0], spans[0][1])
-    for i, (start, end) in enumerate(spans):
-        for stop in (end, spans[i + 1][1] if i + 1 < len(spans) else None):
-            if stop is None:
-                continue
-            if speaker is not None and not speaker_supported(speaker, passage, start, stop):
-                continue
-            score = support(claim, passage[start:stop], question, lenient=lenient)
-            # prefer the single sentence unless the pair is clearly better
-            if score > best[0] + (0.05 if stop != end else 0.0):
-                best = (score, start, stop)
-    return best
 
 
 @dataclass
@@ -253,10 +178,10 @@ def _claims(answer: str) -> list[tuple[int, int]]:
     spans = split_sentences(answer)
     out: list[tuple[int, int]] = []
     for start, end in spans:
-        tail = _MARKER.match(answer, end)
+        tail = MARKER.match(answer, end)
         while tail:
             end = tail.end()
-            tail = _MARKER.match(answer, end)
+            tail = MARKER.match(answer, end)
         # a sentence ending "... countries [1]." is split before the final period by some splitters
         if end < len(answer) and answer[end] in ".!?":
             end += 1
@@ -267,60 +192,8 @@ def _claims(answer: str) -> list[tuple[int, int]]:
     return out
 
 
-_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]{2,}")
-
-
-def _names_missing(claim: str, passage: str, question: str) -> bool:
-    """Whether the claim names someone or something neither passage nor question mentions.
-
-    A name is a capitalised word after the claim's first: paraphrase must not invent names.
-    """
-    known = set(tokenize(passage)) | set(tokenize(question))
-    text = strip_markers(claim).strip()
-    for match in _CAPITALISED.finditer(text):
-        if match.start() == 0:  # the first word is capitalised anyway
-            continue
-        tokens = tokenize(match.group(0))
-        if tokens and not any(
-            t in known or any(k.startswith(t[:5]) for k in known) for t in tokens
-        ):
-            return True
-    return False
-
-
-def _dense_rescue(
-    claims: list[str], docs: Sequence[Document], embedder: Any
-) -> list[tuple[float, int, int, int]]:
-    """For each claim, the passage sentence most similar by embedding.
-
-    Each is (cosine, doc index, start, end). One batched encode for all claims and sentences.
-    """
-    import numpy as np
-
-    units: list[tuple[int, int, int]] = []
-    for i, doc in enumerate(docs):
-        for start, end in split_sentences(doc.page_content) or [(0, len(doc.page_content))]:
-            units.append((i, start, end))
-    if not claims or not units:
-        return [(0.0, 0, 0, 0)] * len(claims)
-    texts = [strip_markers(c) for c in claims] + [docs[i].page_content[a:b] for i, a, b in units]
-    vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
-    sims = vectors[: len(claims)] @ vectors[len(claims) :].T
-    out = []
-    for row in sims:
-        j = int(row.argmax())
-        i, a, b = units[j]
-        out.append((float(row[j]), i, a, b))
-    return out
-
-
-_MARKER_LIST = re.compile(r"\]\s*(?:,|and)\s*\[")
+MARKER_LIST = re.compile(r"\]\s*(?:,|and)\s*\[")
 _PRONOUN_SPEAKS = re.compile(r"^\s*(?:He|She|They)\s+(?=(?:also\s+|further\s+)?[a-z]+ed\b|said\b)")
-
-# A paraphrased sentence counts as supported by a passage sentence this similar (all-MiniLM
-# cosine), provided it also shares a fair part of its words (fuzzily) and invents no name.
-DENSE_SUPPORT = 0.6
-_DENSE_MIN_LEXICAL = 0.3
 
 
 def verify_answer(
@@ -344,7 +217,7 @@ def verify_answer(
     the claim's words and names nothing the passages don't. Unsupported sentences are dropped
     when another sentence is supported; wrong markers are repaired and missing ones added.
     """
-    answer = _MARKER_LIST.sub("][", answer)  # "[1], [2]" -> "[1][2]": one run of markers
+    answer = MARKER_LIST.sub("][", answer)  # "[1], [2]" -> "[1][2]": one run of markers
     result = Verified(answer=answer)
     if not answer.strip() or not docs:
         result.answer = strip_markers(answer) if not docs else answer
@@ -372,7 +245,7 @@ def verify_answer(
         ]
         if lenient:  # paraphrase may reword, never add a name no passage has
             scored = [
-                (0.0, qs, qe) if _names_missing(bare, d.page_content, question) else (sc, qs, qe)
+                (0.0, qs, qe) if names_missing(bare, d.page_content, question) else (sc, qs, qe)
                 for (sc, qs, qe), d in zip(scored, docs, strict=True)
             ]
         scored_all.append(scored)
@@ -384,15 +257,15 @@ def verify_answer(
             and max(sc for sc, _, _ in scored) < threshold
             and prepared[k][5] is None  # attributed claims need their speaker's own words
         ]
-        rescues = _dense_rescue([prepared[k][4] for k in weak], docs, embedder)
+        rescues = dense_matches([prepared[k][4] for k in weak], docs, embedder)
         for k, (cosine, i, qs, qe) in zip(weak, rescues, strict=True):
             bare = prepared[k][4]
             passage = docs[i].page_content
             lexical = support(bare, passage[qs:qe], question, lenient=True)
             if (
                 cosine >= DENSE_SUPPORT
-                and lexical >= _DENSE_MIN_LEXICAL
-                and not _names_missing(bare, passage, question)
+                and lexical >= DENSE_MIN_LEXICAL
+                and not names_missing(bare, passage, question)
             ):
                 scored_all[k][i] = (max(threshold, lexical), qs, qe)
 
