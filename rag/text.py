@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["normalize", "split_sentences", "tokenize", "valid_text"]
 
