@@ -6,7 +6,11 @@ Public API::
 
     ingest(["corpus/"])
     chain = build_chain(Settings(llm="extractive"))
-    chain.invoke({"input": "How many KFOR troops are there?", "chat_history": []})
+    out: RagAnswer = chain.invoke({"input": "How many KFOR troops are there?"})
+
+``build_chain`` gives a LangChain ``Runnable`` (``invoke``, ``stream``, ``batch``, ``ainvoke``,
+``astream``); ``build_retriever`` a LangChain ``BaseRetriever``; :class:`RagAnswer` types the
+output and :class:`AnswerFolder` / :func:`fold_events` turn ``stream()`` events back into one.
 
 Heavy modules load on first use, so ``import rag`` stays fast.
 """
@@ -19,16 +23,37 @@ from rag.config import Settings
 from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from rag.answer.chain import build_chain
-    from rag.ingest.pipeline import ingest
-    from rag.retrieve.hybrid import build_retriever
+    from rag.answer.chain import RagChain, build_chain
+    from rag.answer.result import AnswerFolder, CitationDict, RagAnswer, fold_events
+    from rag.ingest.pipeline import IngestReport, ingest
+    from rag.retrieve.hybrid import HybridRetriever, build_retriever
 
-__all__ = ["RagError", "Settings", "build_chain", "build_retriever", "ingest"]
+__all__ = [
+    "AnswerFolder",
+    "CitationDict",
+    "HybridRetriever",
+    "IngestReport",
+    "RagAnswer",
+    "RagChain",
+    "RagError",
+    "Settings",
+    "build_chain",
+    "build_retriever",
+    "fold_events",
+    "ingest",
+]
 __version__ = "0.1.0"
 
 _LAZY = {
+    "AnswerFolder": "rag.answer.result",
+    "CitationDict": "rag.answer.result",
+    "HybridRetriever": "rag.retrieve.hybrid",
+    "IngestReport": "rag.ingest.pipeline",
+    "RagAnswer": "rag.answer.result",
+    "RagChain": "rag.answer.chain",
     "build_chain": "rag.answer.chain",
     "build_retriever": "rag.retrieve.hybrid",
+    "fold_events": "rag.answer.result",
     "ingest": "rag.ingest.pipeline",
 }
 

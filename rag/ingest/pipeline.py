@@ -229,6 +229,10 @@ def ingest(
     chunks_total = sum(len(c) for _, c in pending)
     done_chunks = 0
     done_files: set[str] = set(origins) - {a.origin for a, _ in pending}
+    if embedder is not None:
+        from rag.models.embedder import as_embedder
+
+        embedder = as_embedder(embedder)
     if pending and embedder is None:
         from rag.models.embedder import load_embedder
 

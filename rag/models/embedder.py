@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLED_EMBEDDER",
     "Embedder",
+    "LangChainEmbedder",
+    "as_embedder",
     "bundled_embedding_path",
     "describe_embedder",
     "load_embedder",
@@ -139,6 +141,36 @@ _embedders_lock = threading.Lock()
 
 def _candidates(setting: str) -> list[str]:
     return list(_BACKENDS) if setting == "auto" else [setting]
+
+
+class LangChainEmbedder(Embeddings):
+    """Any LangChain ``Embeddings`` with the ``encode`` the pipeline uses (normalised rows)."""
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self.embeddings = embeddings
+        self.name = type(embeddings).__name__
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised embeddings of ``texts`` as a float32 array."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = np.asarray(self.embeddings.embed_documents(list(texts)), dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        vector = np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+        return (vector / max(float(np.linalg.norm(vector)), 1e-12)).tolist()
+
+
+def as_embedder(embeddings: Any) -> Any:
+    """Use ``embeddings`` in the pipeline: ours as they are, any LangChain ``Embeddings`` wrapped.
+
+    Index and questions must be embedded by the same model: ingest and retrieve with the same one.
+    """
+    return embeddings if hasattr(embeddings, "encode") else LangChainEmbedder(embeddings)
 
 
 def load_embedder(settings: Settings) -> Embedder:

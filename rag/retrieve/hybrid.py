@@ -352,15 +352,21 @@ def build_retriever(
 ) -> HybridRetriever:
     """A :class:`HybridRetriever` over the configured store (models loaded once per process).
 
+    Args:
+        settings: configuration (default: from the environment and rag.toml).
+        index: an :class:`~rag.index.Index` to read (default: the configured store).
+        embedder: the embedding model, ours or any LangChain ``Embeddings`` (default: the
+            configured one); it must be the one the index was built with.
+
     Raises:
         IndexNotFoundError: there is no index yet (run ``rag ingest``).
     """
-    from rag.models.embedder import load_embedder
+    from rag.models.embedder import as_embedder, load_embedder
     from rag.models.reranker import load_reranker
 
     settings = settings or Settings()
     index = index or Index(settings)
-    embedder = embedder or load_embedder(settings)
+    embedder = as_embedder(embedder) if embedder is not None else load_embedder(settings)
     return HybridRetriever(
         settings=settings, index=index, embedder=embedder, reranker=load_reranker(settings)
     )
