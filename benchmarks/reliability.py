@@ -381,8 +381,8 @@ def main() -> None:
                 "value": f"{k['kills_delivered']}/{k['kills_requested']}",
             },
             {
-                "check": "kill loop: questions answered",
-                "value": f"{k['questions_answered']}/{k['questions']}",
+                "check": "kill loop: questions answered / with the right figure",
+                "value": f"{k['questions_answered']}/{k['questions_correct']} of {k['questions']}",
             },
             {
                 "check": "kill loop: store equals clean ingest",

@@ -212,7 +212,7 @@ def run_kill_loop(
     log(f"initial ingest of {articles} articles: {full_s:.1f}s")
     asker = ask or (lambda d, q: library_ask(d, embedding_model)(q))
     next_id = articles
-    delivered = completed = answered = 0
+    delivered = completed = answered = correct = stable_asked = 0
     failures: list[str] = []
     for round_ in range(1, kills + 1):
         # change about a third of the articles, delete a few, add a few
@@ -247,11 +247,12 @@ def run_kill_loop(
             except Exception as exc:
                 failures.append(f"round {round_}: {question!r} raised {type(exc).__name__}: {exc}")
                 continue
-            wrong = reply["refused"] or str(_length(i)) not in reply["answer"]
-            if wrong and i in stable:  # a changed article may be mid-update; a stable one not
+            answered += 1  # a reply, no error
+            right = not reply["refused"] and str(_length(i)) in reply["answer"]
+            correct += right
+            stable_asked += i in stable
+            if not right and i in stable:  # an added article may not be committed yet
                 failures.append(f"round {round_}: {question!r} -> {reply['answer']!r}")
-                continue
-            answered += 1
         log(f"round {round_}: killed after {delay:.1f}s" if proc.returncode == -9 else "")
     final = subprocess.run(
         [sys.executable, "-m", "rag", "ingest", str(folder), "-q"],
@@ -276,6 +277,8 @@ def run_kill_loop(
         "runs_completed_before_kill": completed,
         "questions": 2 * kills,
         "questions_answered": answered,
+        "questions_correct": correct,
+        "questions_about_unchanged_articles": stable_asked,
         "failures": failures,
         "articles_final": len(want["manifest"]),
         "chunks_final": len(want["chunks"]),
@@ -291,6 +294,7 @@ def test_kill_loop_store_equals_a_clean_ingest(tmp_path: Path) -> None:
     assert result["kills_delivered"] >= 3, result  # most runs are killed mid-way
     assert result["store_equals_clean_ingest"], result["differences"]
     assert result["questions_answered"] == result["questions"]
+    assert result["questions_correct"] >= result["questions_about_unchanged_articles"]
 
 
 def test_compare_states_sees_orphans_and_differences() -> None:
