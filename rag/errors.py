@@ -40,6 +40,12 @@ class StoreError(RagError):
     """The vector store could not be opened or written."""
 
 
+class IndexMismatchError(StoreError):
+    """The index was built with another embedding model or other chunk settings."""
+
+    hint = "Re-index with `rag ingest --rebuild <paths>`, or go back to the old settings."
+
+
 class ModelError(RagError):
     """A model (embedder, reranker, LLM) could not be loaded or failed while running."""
 

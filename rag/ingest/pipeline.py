@@ -9,6 +9,7 @@ finishes the work and sweeps up chunks the interrupted one left behind.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -17,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from rag.errors import StoreError
 from rag.index.schema import ChunkMeta, chunk_meta, embedding_text
 from rag.index.snapshot import Index
-from rag.index.store import ArticleRecord, ChunkStore, open_store
+from rag.index.store import ArticleRecord, ChunkStore, check_build, embedder_name, open_store
 from rag.ingest.chunk import Chunk, split_article
 from rag.ingest.load import Article, LoadFailure, iter_articles
 
@@ -160,6 +164,21 @@ def _groups(
         yield group
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it wraps) says the disk is full."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(current).lower()
+        if "no space left on device" in text or "database or disk is full" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def ingest(
     paths: Iterable[str | Path],
     settings: Settings | None = None,
@@ -181,15 +200,60 @@ def ingest(
 
     Returns:
         An :class:`IngestReport`; bad files are listed in ``failed``, never raised.
+
+    Raises:
+        IndexMismatchError: the index was built with another embedding model or other chunk
+            settings (re-index with ``rag ingest --rebuild``).
+        StoreError: the disk filled up while writing; the previous index stays usable.
     """
     from rag.config import Settings
 
     settings = settings or Settings()
+    try:
+        return _ingest(
+            paths, settings, prune=prune, store=store, embedder=embedder, progress=progress
+        )
+    except Exception as exc:
+        if not _disk_full(exc):
+            raise
+        where = store.location if store is not None else _store_location(settings)
+        msg = (
+            f"disk full while writing the index at {where}; the previous index is still "
+            "usable: free space and run `rag ingest` again."
+        )
+        raise StoreError(msg) from exc
+
+
+def _store_location(settings: Settings) -> str:
+    return settings.chroma_url or str(settings.chroma_path.resolve())
+
+
+def _ingest(
+    paths: Iterable[str | Path],
+    settings: Settings,
+    *,
+    prune: bool,
+    store: ChunkStore | None,
+    embedder: Embedder | None,
+    progress: Callable[[IngestProgress], None] | None,
+) -> IngestReport:
+    """The work of :func:`ingest`."""
     started = time.perf_counter()
     roots = [Path(p).expanduser() for p in paths]
     store = store or open_store(settings)
     report = IngestReport()
     manifest = store.manifest()
+
+    # Vectors of another model, or chunks cut another way, must not be mixed into the index.
+    build: dict[str, Any] = {
+        "embedding_model": embedder_name(settings, embedder),
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+    }
+    fresh = not manifest and store.chunk_count() == 0
+    if not fresh:
+        check_build(store, build)
+    build_recorded = False
 
     # 1. Load and split everything (cheap next to embedding), deciding what must be written.
     pending: list[tuple[Article, list[Chunk]]] = []
@@ -278,6 +342,12 @@ def ingest(
         t0 = time.perf_counter()
         vectors = embedder.encode([embedding_text(a.title, c.text) for a, cs in batch for c in cs])
         report.embed_seconds += time.perf_counter() - t0
+        if not build_recorded and len(vectors):
+            build["embedding_dim"] = int(np.asarray(vectors[:1]).shape[-1])
+            if not fresh:
+                check_build(store, build)
+            store.record_build(build)
+            build_recorded = True
         offset = 0
         for group in _groups(batch, _COMMIT_CHUNKS):
             n = write(group, vectors[offset:])
