@@ -250,10 +250,24 @@ def _ingest(
         "chunk_size": settings.chunk_size,
         "chunk_overlap": settings.chunk_overlap,
     }
-    fresh = not manifest and store.chunk_count() == 0
+    stored_count = store.chunk_count()
+    fresh = not manifest and stored_count == 0
     if not fresh:
         check_build(store, build)
     build_recorded = False
+
+    # Articles the manifest names chunks of that the store lacks (a damaged store) are written
+    # again even if unchanged. Only looked for when the counts disagree (ids only, no texts).
+    damaged: set[str] = set()
+    if stored_count != sum(len(art.chunk_ids) for art in manifest.values()):
+        stored = store.all_chunk_ids()
+        damaged = {
+            art.id for art in manifest.values() if any(c not in stored for c in art.chunk_ids)
+        }
+        if damaged:
+            logger.warning(
+                "%d articles lack some of their chunks; writing them again", len(damaged)
+            )
 
     # 1. Load and split everything (cheap next to embedding), deciding what must be written.
     pending: list[tuple[Article, list[Chunk]]] = []
@@ -275,7 +289,7 @@ def _ingest(
             continue
         seen[item.id] = item.origin
         old = manifest.get(item.id)
-        if old is not None and old.hash == item.content_hash():
+        if old is not None and old.hash == item.content_hash() and item.id not in damaged:
             report.unchanged.append(item.id)
             continue
         chunks = split_article(
