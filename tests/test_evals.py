@@ -833,3 +833,16 @@ def test_same_period_drops_articles_where_the_answer_is_glued_to_a_word(tmp_path
     stats = make_same_period(source, tmp_path / "out", share=1.0)
     assert stats["unanswerable"] == 2 and stats["articles_dropped"] == 3  # art-1, art-2, art-7
     assert "Grindavik" not in (tmp_path / "out" / "corpus.jsonl").read_text()
+
+
+def test_compare_reports_funnel_stage_deltas() -> None:
+    old, new = fake_report(1.0, [1.0, 0.0]), fake_report(1.0, [1.0, 1.0])
+    for report, shown in ((old, 0.5), (new, 1.0)):
+        report["systems"]["rag"]["summary"]["funnel"] = {
+            "n": 2,
+            "stages": {"answer_in_shown": {"surviving": shown, "alone": shown}},
+        }
+    result = compare(old, new)
+    d = result["metrics"]["rag"]["funnel:answer_in_shown"]
+    assert d["delta"] == 0.5 and d["better"] is True
+    assert "funnel (c) surviving" in format_compare(result)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rag.evals.funnel import funnel_markdown, funnel_text, plot_funnel, plot_refusals
+from rag.evals.funnel import STAGES, funnel_markdown, funnel_text, plot_funnel, plot_refusals
 from rag.evals.metrics import HIT_KS
 from rag.evals.nuggets import nuggets_markdown, nuggets_text
 
@@ -209,6 +209,18 @@ def load_report(path: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+# the funnel's surviving shares, compared like the other metrics
+_FUNNEL_METRICS = [(f"funnel:{key}", f"funnel {label[:3]} surviving") for key, label in STAGES]
+
+
+def _with_funnel(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The summary plus flat ``funnel:<stage>`` surviving shares (when it has a funnel)."""
+    flat = dict(summary)
+    for key, stage in ((summary.get("funnel") or {}).get("stages") or {}).items():
+        flat[f"funnel:{key}"] = stage.get("surviving")
+    return flat
+
+
 def compare(
     old: Mapping[str, Any] | str | Path, new: Mapping[str, Any] | str | Path
 ) -> dict[str, Any]:
@@ -224,8 +236,9 @@ def compare(
     for name in [s for s in new_r["systems"] if s in old_r["systems"]]:
         a, b = old_r["systems"][name], new_r["systems"][name]
         deltas: dict[str, Any] = {}
-        for key, _ in METRICS:
-            x, y = a["summary"].get(key), b["summary"].get(key)
+        sa, sb = _with_funnel(a["summary"]), _with_funnel(b["summary"])
+        for key, _ in METRICS + _FUNNEL_METRICS:
+            x, y = sa.get(key), sb.get(key)
             if x is None and y is None:
                 continue
             delta = None if x is None or y is None else y - x
@@ -261,7 +274,7 @@ def compare(
 
 def format_compare(result: Mapping[str, Any]) -> str:
     """A readable rendering of :func:`compare`."""
-    labels = dict(METRICS)
+    labels = dict(METRICS + _FUNNEL_METRICS)
     lines: list[str] = []
     for name, deltas in result["metrics"].items():
         lines.append(f"[{name}]")
@@ -276,7 +289,7 @@ def format_compare(result: Mapping[str, Any]) -> str:
                 else f"{d['delta']:+.3f}"
             )
             old, new = _fmt(d["old"], key), _fmt(d["new"], key)
-            lines.append(f"  {labels[key]:28s} {old:>8s} -> {new:>8s}  ({delta}){mark}")
+            lines.append(f"  {labels[key]:34s} {old:>8s} -> {new:>8s}  ({delta}){mark}")
         flips = result["flipped"].get(name, [])
         lines.append(f"  flipped: {len(flips)}")
         for f in flips[:40]:
