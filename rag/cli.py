@@ -95,12 +95,19 @@ def main() -> None:
 @click.option(
     "--embedding-model", envvar="RAG_EMBEDDING_MODEL", help="Embedder [env: RAG_EMBEDDING_MODEL]."
 )
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Drop this data dir's index (both collections and the BM25 cache) and ingest PATHS "
+    "from scratch; also recovers a Chroma database that cannot be opened.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @common_options
 def ingest_cmd(
     paths: tuple[Path, ...],
     prune: bool,
+    rebuild: bool,
     chunk_size: int | None,
     chunk_overlap: int | None,
     embedding_model: str | None,
@@ -111,13 +118,16 @@ def ingest_cmd(
     """Index article files (txt, md, html, json/jsonl, pdf) or directories of them.
 
     Re-running is incremental: unchanged articles cost nothing, changed ones are replaced,
-    and (with --prune, the default) articles whose files vanished are removed.
+    and (with --prune, the default) articles whose files vanished are removed. --rebuild starts
+    over (another embedding model or chunk size, or a damaged index).
     """
     from rag.ingest.pipeline import IngestProgress, ingest
 
     settings = _settings(
         **base, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embedding_model=embedding_model
     )
+    if rebuild:
+        _rebuild(settings, paths)
     bar: Any = None
 
     def on_progress(p: IngestProgress) -> None:
@@ -152,6 +162,18 @@ def ingest_cmd(
         sys.exit(1)
 
 
+def _rebuild(settings: Any, paths: tuple[Path, ...]) -> None:
+    """Drop the index of ``settings`` before `rag ingest --rebuild` writes it again."""
+    from rag.errors import InputError
+    from rag.index.health import reset_index
+
+    absent = [str(p) for p in paths if not p.expanduser().exists()]
+    if absent:
+        msg = f"--rebuild: {', '.join(absent)} does not exist; nothing was dropped."
+        raise InputError(msg, hint="Check the paths: the index is rebuilt from them alone.")
+    reset_index(settings, say=lambda line: click.secho(_safe(f"rebuild: {line}"), err=True))
+
+
 @main.command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @common_options
@@ -171,11 +193,10 @@ def info_cmd(as_json: bool, base: dict[str, Any]) -> None:
         click.echo(f"Embedder:   {info['embedder']}")
         click.echo(f"LLM:        {info['llm']}")
         for check in info["checks"]:
-            colour = "green" if check["ok"] else "red"
-            click.secho(
-                f"  [{'ok' if check['ok'] else 'missing'}] {check['name']}: {check['detail']}",
-                fg=colour,
-            )
+            warn = check["ok"] and check.get("warning")
+            colour = "yellow" if warn else "green" if check["ok"] else "red"
+            label = "warn" if warn else "ok" if check["ok"] else "missing"
+            click.secho(_safe(f"  [{label}] {check['name']}: {check['detail']}"), fg=colour)
         click.echo("Settings:")
         for key, value in info["settings"].items():
             click.echo(f"  {key} = {value}")

@@ -26,7 +26,12 @@ def _llm_check(settings: Settings) -> dict[str, Any]:
 
 
 def collect_info(settings: Settings) -> dict[str, Any]:
-    """Settings in effect, index statistics and a list of checks (each ok or not)."""
+    """Settings in effect, index statistics and a list of checks (each ok or not).
+
+    A check is ``{"name", "ok", "detail"}``; the detail of a failed one names the fix. Checks
+    that are ok but worth a look (a BM25 cache rebuilt on the next question, chunks an
+    interrupted ingest left) also carry ``"warning": True``.
+    """
     from rag.models.embedder import describe_embedder
 
     checks: list[dict[str, Any]] = []
@@ -46,29 +51,12 @@ def collect_info(settings: Settings) -> dict[str, Any]:
         "collection": settings.collection,
     }
     try:
-        from rag.index.snapshot import Index
-        from rag.index.store import GENERATION_NONCE
+        # Ids and metadata only (no embedding, no BM25 rebuild): fast on a large store.
+        from rag.index.health import inspect_index
 
-        snap = Index(settings).snapshot()
-        index.update(
-            articles=len(snap.articles),
-            chunks=snap.chunk_count,
-            commits=snap.generation // GENERATION_NONCE,
-            generation=snap.generation,
-            bm25_terms=len(snap.bm25.vocab),
-            sources=sorted({a.source for a in snap.articles.values() if a.source}),
-            published_range=_date_range([a.published for a in snap.articles.values()]),
-        )
-        ok = bool(snap.articles)
-        checks.append(
-            _check(
-                "index",
-                ok,
-                f"{len(snap.articles)} articles, {snap.chunk_count} chunks"
-                if ok
-                else "index is empty: run `rag ingest corpus/`",
-            )
-        )
+        stats, index_checks = inspect_index(settings)
+        index.update(stats)
+        checks.extend(index_checks)
     except RagError as exc:
         checks.append(_check("index", False, str(exc)))
     checks.append(_llm_check(settings))
@@ -85,8 +73,3 @@ def collect_info(settings: Settings) -> dict[str, Any]:
         "llm": llm,
         "checks": checks,
     }
-
-
-def _date_range(dates: list[str]) -> list[str] | None:
-    known = sorted(d for d in dates if d)
-    return [known[0], known[-1]] if known else None

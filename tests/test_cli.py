@@ -552,7 +552,8 @@ def test_info_json_shape(runner: CliRunner, indexed: Path) -> None:
     assert index["location"] == str((indexed / "chroma").resolve())
     assert index["articles"] == 1 and index["chunks"] > 1
     assert index["sources"] == ["infobae.com"]
-    assert {c["name"] for c in info["checks"]} == {"index", "llm"}
+    names = {c["name"] for c in info["checks"]}
+    assert names == {"index", "index settings", "manifest", "bm25", "llm"}
     assert all(c["ok"] for c in info["checks"])
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "build_mismatch",
     "check_build",
     "embedder_name",
+    "forget_client",
     "mismatch_error",
     "open_store",
 ]
@@ -113,11 +114,15 @@ class ChunkStore:
                 self.chunks = client.get_collection(name, embedding_function=None)
                 self.articles = client.get_collection(f"{name}-articles", embedding_function=None)
         except Exception as exc:
-            if not create:
+            if not create and _not_found(exc):
                 msg = f"No index named {name!r} at {location}."
                 raise IndexNotFoundError(msg) from exc
             msg = f"Could not open the Chroma collection {name!r} at {location}: {exc}"
-            raise StoreError(msg, hint="Check RAG_DATA_DIR / RAG_CHROMA_URL.") from exc
+            raise StoreError(
+                msg,
+                hint="Check RAG_DATA_DIR / RAG_CHROMA_URL; if the index is damaged, "
+                "run `rag ingest --rebuild <paths>`.",
+            ) from exc
         try:
             self.max_batch = int(client.get_max_batch_size())
         except Exception:  # older servers
@@ -429,9 +434,36 @@ def _client(settings: Settings) -> tuple[Any, str]:
             except Exception as exc:
                 msg = f"Could not open the Chroma database at {path}: {exc}"
                 raise StoreError(
-                    msg, hint="Is another process holding it, or the disk full?"
+                    msg,
+                    hint="Is another process holding it, or the disk full? If it is damaged, "
+                    "run `rag ingest --rebuild <paths>`.",
                 ) from exc
         return _clients[key], str(path)
+
+
+def _not_found(exc: BaseException) -> bool:
+    """Whether Chroma's ``exc`` says the collection does not exist (not that it is unreadable)."""
+    from chromadb.errors import NotFoundError
+
+    text = str(exc).lower()
+    return isinstance(exc, NotFoundError) or "does not exist" in text or "not found" in text
+
+
+def forget_client(settings: Settings) -> None:
+    """Close and forget the embedded client of ``settings.chroma_path`` (before deleting it)."""
+    path = settings.chroma_path.resolve()
+    with _clients_lock:
+        _clients.pop(f"path:{path}", None)
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        systems = SharedSystemClient._identifier_to_system
+        system = systems.pop(str(path), None)
+        SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+        if system is not None:
+            system.stop()
+    except Exception as exc:  # chromadb internals moved: the next open may reuse stale state
+        logger.debug("could not release the Chroma client of %s: %s", path, exc)
 
 
 def open_store(settings: Settings, *, create: bool = True) -> ChunkStore:

@@ -360,12 +360,16 @@ def build_retriever(
 
     Raises:
         IndexNotFoundError: there is no index yet (run ``rag ingest``).
+        IndexMismatchError: the index was built with another embedding model.
     """
+    from rag.index.store import check_build, embedder_name
     from rag.models.embedder import as_embedder, load_embedder
     from rag.models.reranker import load_reranker
 
     settings = settings or Settings()
     index = index or Index(settings)
+    # Questions embedded by another model than the index's would find the wrong passages.
+    check_build(index.store, {"embedding_model": embedder_name(settings, embedder)})
     embedder = as_embedder(embedder) if embedder is not None else load_embedder(settings)
     return HybridRetriever(
         settings=settings, index=index, embedder=embedder, reranker=load_reranker(settings)
