@@ -159,8 +159,8 @@ def test_lone_surrogates_and_undecodable_names_do_not_crash_ingest(tmp_path: Pat
 def test_deeply_nested_html_costs_linear_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Marking block tags with insert_after walked each tag's subtree: 100k nested <div>s (a
-    1 MB page) took about half an hour. Counted in subtree walks, not seconds."""
+    """Marking block tags with insert_after walked each tag's subtree: quadratic, 2.6 s at 4,000
+    nested <div>s, about half an hour at 100,000 (a 1 MB page). Counted in walks, not seconds."""
     import bs4.element
 
     calls = 0
