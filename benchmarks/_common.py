@@ -117,8 +117,8 @@ def realtimeqa_chunks(limit: int | None = None, stride: int = 1) -> list[str]:
     """The texts ingest would embed for realtimeqa-dev (title + chunk), read in place."""
     from rag.config import Settings
     from rag.index.schema import embedding_text
-    from rag.ingest.chunk import split_article
-    from rag.ingest.load import Article, iter_articles
+    from rag.ingestion.chunk import split_article
+    from rag.ingestion.load import Article, iter_articles
 
     s = Settings()
     corpus = REALTIMEQA / "corpus.jsonl"

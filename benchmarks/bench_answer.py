@@ -165,7 +165,7 @@ def main() -> None:
     print(machine_line(info), flush=True)
 
     from rag.config import Settings
-    from rag.ingest.pipeline import ingest
+    from rag.ingestion.pipeline import ingest
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-answer-")) / "data"
     t0 = time.perf_counter()

@@ -1,9 +1,10 @@
 """Ingest throughput on realtimeqa-dev (818 articles) into a fresh data dir, vs raw encoding.
 
 Measures, in one process: loading the embedder (excluded from the pipeline figures), the full
-``rag.ingest.ingest`` run (read + clean + split, embed, Chroma upsert, manifest commits, BM25
+``rag.ingestion.ingest`` run (read + clean + split, embed, Chroma upsert, manifest commits, BM25
 build), and the raw ``embedder.encode`` throughput on exactly the texts ingest embedded, both
-as one call and in groups of the size ingest embeds at once (``rag.ingest._EMBED_CHUNKS``). The
+as one call and in groups of the size ingest embeds at once
+(``rag.ingestion.pipeline._EMBED_CHUNKS``). The
 pipeline overhead is ``1 - pipeline chunks/s / raw chunks/s`` (target <= 10%), computed from
 wall time and from process CPU time (the CPU figure is steadier on a shared machine).
 
@@ -53,9 +54,9 @@ def main() -> None:
 
     from rag.config import Settings
     from rag.index.schema import embedding_text
-    from rag.ingest.chunk import split_article
-    from rag.ingest.load import Article, iter_articles
-    from rag.ingest.pipeline import _EMBED_CHUNKS, ingest
+    from rag.ingestion.chunk import split_article
+    from rag.ingestion.load import Article, iter_articles
+    from rag.ingestion.pipeline import _EMBED_CHUNKS, ingest
     from rag.models.embedder import load_embedder
 
     corpus = REALTIMEQA / "corpus.jsonl"

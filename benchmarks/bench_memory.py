@@ -225,7 +225,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-memory-")) / "data"
     # Build the index in a child process so this process stays small and unrelated to serve.
     build = (
-        "import sys; from pathlib import Path; from rag.ingest import ingest; "
+        "import sys; from pathlib import Path; from rag.ingestion import ingest; "
         "from rag.config import Settings; "
         "print(ingest([Path('corpus')], Settings(data_dir=Path(sys.argv[1]))).summary())"
     )

@@ -66,7 +66,7 @@ def run_measured(cmd: list[str], env: dict[str, str], cwd: Path) -> dict[str, An
 def hostile_files(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     from rag.config import Settings
     from rag.index.store import open_store
-    from rag.ingest.load import LoadFailure
+    from rag.ingestion.load import LoadFailure
     from tests.conftest import subprocess_env
     from tests.hostile import check_outcome, generate
     from tests.test_reliability_kill import fresh_clients

@@ -25,7 +25,7 @@ from rag.errors import RagError
 if TYPE_CHECKING:
     from rag.answer.chain import RagChain, build_chain
     from rag.answer.result import AnswerFolder, CitationDict, RagAnswer, fold_events
-    from rag.ingest.pipeline import IngestReport, ingest
+    from rag.ingestion.pipeline import IngestReport, ingest
     from rag.retrieve.hybrid import HybridRetriever, build_retriever
 
 __all__ = [
@@ -48,13 +48,13 @@ _LAZY = {
     "AnswerFolder": "rag.answer.result",
     "CitationDict": "rag.answer.result",
     "HybridRetriever": "rag.retrieve.hybrid",
-    "IngestReport": "rag.ingest.pipeline",
+    "IngestReport": "rag.ingestion.pipeline",
     "RagAnswer": "rag.answer.result",
     "RagChain": "rag.answer.chain",
     "build_chain": "rag.answer.chain",
     "build_retriever": "rag.retrieve.hybrid",
     "fold_events": "rag.answer.result",
-    "ingest": "rag.ingest.pipeline",
+    "ingest": "rag.ingestion.pipeline",
 }
 
 

@@ -121,7 +121,7 @@ def ingest_cmd(
     and (with --prune, the default) articles whose files vanished are removed. --rebuild starts
     over (another embedding model or chunk size, or a damaged index).
     """
-    from rag.ingest.pipeline import IngestProgress, ingest
+    from rag.ingestion.pipeline import IngestProgress, ingest
 
     settings = _settings(
         **base, chunk_size=chunk_size, chunk_overlap=chunk_overlap, embedding_model=embedding_model

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.ingest.load import Article, LoadFailure
+from rag.ingestion.load import Article, LoadFailure
 from tests.test_documents import make_pdf
 
 __all__ = ["HostileSet", "check_outcome", "generate", "good_body"]

@@ -83,7 +83,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def real_app(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[RunningApp]:
     """The real chain (extractive answers, bundled embedder) over an ingested copy of corpus/."""
-    from rag.ingest.pipeline import ingest
+    from rag.ingestion.pipeline import ingest
 
     root = tmp_path_factory.mktemp("ui-real")
     corpus = root / "corpus"

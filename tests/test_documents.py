@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from rag.dates import parse_date
-from rag.ingest.chunk import Chunk, split_article
-from rag.ingest.load import Article, LoadFailure, article_id_for_path, iter_articles, load_file
+from rag.ingestion.chunk import Chunk, split_article
+from rag.ingestion.load import Article, LoadFailure, article_id_for_path, iter_articles, load_file
 from rag.text import split_sentences
 
 DATA = Path(__file__).resolve().parent / "data" / "formats"
@@ -383,7 +383,7 @@ def test_file_vanishing_and_duplicates(tmp_path: Path) -> None:
 def test_load_file_never_raises_on_parser_bugs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.ingest.load as documents
+    import rag.ingestion.load as documents
 
     def boom(*_: object) -> None:
         raise RuntimeError("parser exploded")

@@ -210,7 +210,7 @@ def test_fingerprint_tracks_corpus_and_chunking(tmp_path: Path, settings: Settin
 
 
 def test_seed_suite(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.ingest.load import article_id_for_path, iter_articles
+    from rag.ingestion.load import article_id_for_path, iter_articles
 
     monkeypatch.chdir(REPO)
     suite = load_suite(SEED)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +135,8 @@ def rebuild(runner: CliRunner, data: Path, articles: Path, *extra: str, **env: s
 
 
 def ingest_function() -> Any:
-    """:func:`rag.ingest` (the name ``rag.ingest`` is also the package, once it is imported)."""
-    return sys.modules[rag.IngestReport.__module__].ingest
+    """:func:`rag.ingest`, the public function."""
+    return rag.ingest
 
 
 def chunk_count(data: Path) -> int:

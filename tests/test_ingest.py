@@ -15,7 +15,7 @@ import pytest
 from rag.config import Settings
 from rag.index.snapshot import Index
 from rag.index.store import open_store
-from rag.ingest.pipeline import IngestProgress, ingest
+from rag.ingestion.pipeline import IngestProgress, ingest
 from rag.testing import KeywordEmbedder
 
 from .conftest import SEED_ARTICLE

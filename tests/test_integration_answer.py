@@ -13,7 +13,7 @@ import pytest
 
 from rag.answer.chain import build_chain
 from rag.config import Settings
-from rag.ingest.pipeline import ingest
+from rag.ingestion.pipeline import ingest
 
 from .conftest import CORPUS
 

@@ -12,7 +12,7 @@ import pytest
 from rag.config import Settings
 from rag.index.snapshot import Index
 from rag.index.store import open_store
-from rag.ingest.pipeline import ingest
+from rag.ingestion.pipeline import ingest
 
 from .conftest import REPO, subprocess_env
 

@@ -28,7 +28,7 @@ from rag.config import Settings
 from rag.index.bm25 import BM25Index
 from rag.index.snapshot import bm25_path
 from rag.index.store import ChunkStore, open_store
-from rag.ingest.pipeline import ingest
+from rag.ingestion.pipeline import ingest
 
 from .conftest import subprocess_env
 

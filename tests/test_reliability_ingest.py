@@ -16,8 +16,8 @@ import pytest
 from rag.config import Settings
 from rag.index.snapshot import Index
 from rag.index.store import open_store
-from rag.ingest.load import Article, LoadFailure, iter_articles, load_file
-from rag.ingest.pipeline import ingest
+from rag.ingestion.load import Article, LoadFailure, iter_articles, load_file
+from rag.ingestion.pipeline import ingest
 from rag.testing import KeywordEmbedder
 
 from .conftest import subprocess_env
@@ -184,7 +184,7 @@ def test_deeply_nested_html_costs_linear_work(
 
 
 def test_a_five_megabyte_line_loads_and_splits_into_bounded_chunks(tmp_path: Path) -> None:
-    from rag.ingest.chunk import split_article
+    from rag.ingestion.chunk import split_article
 
     words = "harbor council budget railway festival reservoir museum bridge".split()
     rng = random.Random(5)  # not periodic: identical chunks would be stored once

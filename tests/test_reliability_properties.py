@@ -17,9 +17,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.ingest.chunk import pack_spans, split_article
-from rag.ingest.clean import clean_body
-from rag.ingest.load import SUPPORTED_SUFFIXES, Article, LoadFailure, iter_articles, load_file
+from rag.ingestion.chunk import pack_spans, split_article
+from rag.ingestion.clean import clean_body
+from rag.ingestion.load import SUPPORTED_SUFFIXES, Article, LoadFailure, iter_articles, load_file
 
 from .test_documents import check_chunks
 

@@ -25,7 +25,7 @@ from rag.answer.chain import RagChain, build_chain
 from rag.cli import main
 from rag.config import Settings
 from rag.errors import InputError, RagError
-from rag.ingest.pipeline import ingest
+from rag.ingestion.pipeline import ingest
 from rag.testing import KeywordEmbedder, StaticRetriever
 from rag.text import valid_text
 

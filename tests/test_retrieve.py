@@ -12,7 +12,7 @@ from rag.config import Settings
 from rag.errors import InputError
 from rag.index.snapshot import Index
 from rag.index.store import chroma_where
-from rag.ingest.pipeline import ingest
+from rag.ingestion.pipeline import ingest
 from rag.retrieve.filters import chunk_filter, parse_filters
 from rag.retrieve.hybrid import HybridRetriever, build_retriever
 from rag.testing import KeywordEmbedder

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest.chunk import pack_spans
-from rag.ingest.clean import clean_body, host_of
+from rag.ingestion.chunk import pack_spans
+from rag.ingestion.clean import clean_body, host_of
 from rag.text import normalize, split_sentences
 
 SEED = Path(__file__).resolve().parent.parent / "corpus" / "nato-kosovo-kfor.txt"

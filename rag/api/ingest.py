@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.api.schemas import IngestRecord, IngestResponse, IngestResult
-from rag.ingest.load import article_id_for_path
+from rag.ingestion.load import article_id_for_path
 from rag.ui.uploads import save_uploads
 
 if TYPE_CHECKING:
     import threading
 
     from rag.config import Settings
-    from rag.ingest.pipeline import IngestReport
+    from rag.ingestion.pipeline import IngestReport
 
 __all__ = ["Upload", "ingest_files", "save_records"]
 
@@ -92,7 +92,7 @@ def ingest_files(
         The response, and whether anything was taken (an article added, updated or already
         there).
     """
-    from rag.ingest.pipeline import ingest
+    from rag.ingestion.pipeline import ingest
 
     saved, names, rejected = save_uploads(uploads, settings)
     if records:

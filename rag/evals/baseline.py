@@ -23,7 +23,7 @@ from rag.evals.metrics import is_refusal
 if TYPE_CHECKING:
     from rag.config import Settings
     from rag.evals.suites import Case, Suite
-    from rag.ingest.load import Article
+    from rag.ingestion.load import Article
 
 __all__ = ["TUTORIAL_PROMPT", "TutorialBaseline"]
 
@@ -41,7 +41,7 @@ _VERSION = 1
 
 def _articles(suite: Suite, settings: Settings) -> list[Article]:
     """The suite's corpus articles, or (no corpus) those of the configured index."""
-    from rag.ingest.load import Article, iter_articles
+    from rag.ingestion.load import Article, iter_articles
 
     if suite.corpus:
         paths = list(suite.corpus)

@@ -349,7 +349,7 @@ def suite_settings(
     stamp = target / "READY.json"
     if stamp.is_file():
         return suite_cfg
-    from rag.ingest.pipeline import ingest
+    from rag.ingestion.pipeline import ingest
 
     if progress:
         progress(f"Indexing the {suite.name} corpus into {target} (once) ...")

@@ -1,7 +1,7 @@
 """Articles uploaded on the chat page.
 
 Which files are taken, where they are saved, and indexing them with visible progress
-(:func:`rag.ingest.ingest`, one upload at a time).
+(:func:`rag.ingestion.ingest`, one upload at a time).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def ingest_uploads(
     outcome: dict[str, Any] = {}
 
     def work() -> None:
-        from rag.ingest.pipeline import ingest
+        from rag.ingestion.pipeline import ingest
 
         try:
             with lock:

@@ -1,7 +1,7 @@
 """Read article files into clean :class:`Article` objects.
 
 Every bad file becomes a :class:`LoadFailure` with a human reason; nothing raises out of
-:func:`iter_articles` for a bad file. Format parsers live in :mod:`rag.ingest.formats`.
+:func:`iter_articles` for a bad file. Format parsers live in :mod:`rag.ingestion.formats`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.dates import parse_date
-from rag.ingest.clean import clean_body, host_of
-from rag.ingest.formats import Failure, parse_html, parse_json_records, parse_pdf, parse_text
+from rag.ingestion.clean import clean_body, host_of
+from rag.ingestion.formats import Failure, parse_html, parse_json_records, parse_pdf, parse_text
 from rag.text import normalize
 
 __all__ = [

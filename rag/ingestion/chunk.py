@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from rag.ingest.load import Article
+from rag.ingestion.load import Article
 from rag.text import PARA_BREAK, split_sentences
 
 __all__ = ["Chunk", "pack_spans", "split_article"]

@@ -7,9 +7,9 @@ embeds and commits them crash-safely and incrementally (:func:`ingest`).
 
 from __future__ import annotations
 
-from rag.ingest.chunk import Chunk, split_article
-from rag.ingest.load import SUPPORTED_SUFFIXES, Article, LoadFailure, iter_articles, load_file
-from rag.ingest.pipeline import IngestProgress, IngestReport, ingest
+from rag.ingestion.chunk import Chunk, split_article
+from rag.ingestion.load import SUPPORTED_SUFFIXES, Article, LoadFailure, iter_articles, load_file
+from rag.ingestion.pipeline import IngestProgress, IngestReport, ingest
 
 __all__ = [
     "SUPPORTED_SUFFIXES",

@@ -24,8 +24,8 @@ from rag.errors import StoreError
 from rag.index.schema import ChunkMeta, chunk_meta, embedding_text
 from rag.index.snapshot import Index
 from rag.index.store import ArticleRecord, ChunkStore, check_build, embedder_name, open_store
-from rag.ingest.chunk import Chunk, split_article
-from rag.ingest.load import Article, LoadFailure, iter_articles
+from rag.ingestion.chunk import Chunk, split_article
+from rag.ingestion.load import Article, LoadFailure, iter_articles
 
 if TYPE_CHECKING:
     from rag.config import Settings
