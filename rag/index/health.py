@@ -21,14 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexNotFoundError, StoreError
-from rag.index.store import (
-    GENERATION_NONCE,
-    build_mismatch,
-    embedder_name,
-    forget_client,
-    mismatch_error,
-    open_store,
-)
+from rag.index.build import build_mismatch, embedder_name, mismatch_error
+from rag.index.store import GENERATION_NONCE, forget_client, open_store
 
 if TYPE_CHECKING:
     from rag.config import Settings

@@ -362,7 +362,7 @@ def build_retriever(
         IndexNotFoundError: there is no index yet (run ``rag ingest``).
         IndexMismatchError: the index was built with another embedding model.
     """
-    from rag.index.store import check_build, embedder_name
+    from rag.index.build import check_build, embedder_name
     from rag.models.embedder import as_embedder, load_embedder
     from rag.models.reranker import load_reranker
 
