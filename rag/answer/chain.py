@@ -229,6 +229,11 @@ class RagChain(EventStreamRunnable):
             )
             return
 
+        # Broad answers gather the most related sentences; the evidence gates found the topic
+        # already, so extractive sentences for them (or a fallback) need a lower bar.
+        extractive_bar = s.extractive_min_score
+        if qkind.broad:
+            extractive_bar = min(extractive_bar, _FALLBACK_MIN_SCORE)
         t0 = time.perf_counter()
         shown = [{"n": d.metadata["n"], "text": d.page_content} for d in context]
         if self.llm is None:
@@ -240,12 +245,7 @@ class RagChain(EventStreamRunnable):
                 speaker=qkind.speaker,
             )
             timings["first_token_s"] = round(time.perf_counter() - started, 3)
-            # broad answers gather the most related sentences: the evidence gates found the
-            # topic already, so the bar is the fallback's
-            bar = s.extractive_min_score
-            if qkind.broad:
-                bar = min(bar, _FALLBACK_MIN_SCORE)
-            if score < bar:
+            if score < extractive_bar:
                 yield final(
                     self._refusal("No passage answers it closely enough."),
                     refused=True,
@@ -303,8 +303,7 @@ class RagChain(EventStreamRunnable):
                 sentences=3,
                 speaker=qkind.speaker,
             )
-            # a lower bar than an extractive answer's own: the gates already found the topic
-            if extract and score >= min(s.extractive_min_score, _FALLBACK_MIN_SCORE):
+            if extract and score >= extractive_bar:
                 verified = verify_answer(
                     extract, context, question=standalone, lenient=True, embedder=self.embedder
                 )
