@@ -720,3 +720,25 @@ def test_a_slot_is_held_until_the_answer_stops_even_if_the_client_left(tmp_path:
         return [held, assistant.gate._sem.locked()]
 
     assert asyncio.run(scenario()) == [True, False]
+
+
+def test_the_chat_page_can_share_the_api_port(tmp_path: Path) -> None:
+    """`rag api --ui`: the page at /ui with its own login, the API still behind its key."""
+    pytest.importorskip("gradio")
+    from fastapi.testclient import TestClient
+
+    from rag.api.app import build_api_app
+    from rag.config import Settings
+
+    app = build_api_app(
+        Settings(data_dir=tmp_path, api_key="s3cret", llm="extractive"),
+        chain=_ScriptedChain([]),
+        ui=True,
+    )
+    client = TestClient(app)
+    page = client.get("/ui/")
+    assert page.status_code == 200
+    assert "Ask the news" in page.text
+    assert client.get("/v1/models").status_code == 401
+    models = client.get("/v1/models", headers={"Authorization": "Bearer s3cret"})
+    assert models.status_code == 200 and models.json()["data"][0]["id"] == "rag"

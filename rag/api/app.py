@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 JSON_BODY_LIMIT = 2 * 1024 * 1024
 """Largest request body (bytes) outside file uploads: questions with long chat histories."""
 OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+UI_PATH = "/ui"  # the chat page, when mounted (rag api --ui): its own login, not the API key
 
 
 def parse_api_keys(value: str | None) -> list[str]:
@@ -52,6 +53,10 @@ def parse_api_keys(value: str | None) -> list[str]:
     if not keys:
         raise ConfigError(f"No keys found in {where}.", hint="Put one key per line, or unset it.")
     return keys
+
+
+def _is_page(path: str) -> bool:
+    return path == UI_PATH or path.startswith(UI_PATH + "/")
 
 
 class _Guard:
@@ -80,7 +85,7 @@ class _Guard:
         return any(hmac.compare_digest(token, key) for key in self.keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _is_page(scope["path"]):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -184,7 +189,7 @@ def _describe_stream_chunks(app: FastAPI) -> None:
 
 
 def build_api_app(
-    settings: Settings | None = None, *, chain: Any = None, warm: bool = False
+    settings: Settings | None = None, *, chain: Any = None, warm: bool = False, ui: bool = False
 ) -> FastAPI:
     """The HTTP API over the assistant.
 
@@ -192,6 +197,7 @@ def build_api_app(
         settings: configuration (default: from the environment and rag.toml).
         chain: an answering chain to use (default: :func:`rag.build_chain`, built on first use).
         warm: build the chain right away in the background, so the first question is quick.
+        ui: also serve the chat page at ``/ui`` (its own login, ``RAG_AUTH``; no API key).
     """
     from rag import __version__
     from rag.api.chat import router as chat_router
@@ -224,4 +230,8 @@ def build_api_app(
         threading.Thread(
             target=app.state.assistant.warm_up, daemon=True, name="rag-api-warm"
         ).start()
+    if ui:
+        from rag.ui.app import build_app, mount_app
+
+        app = mount_app(app, build_app(settings, chain=chain), settings, path=UI_PATH)
     return app

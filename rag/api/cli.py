@@ -46,8 +46,9 @@ def _is_loopback(host: str) -> bool:
     envvar="RAG_DATA_DIR",
     help="Where the index lives [env: RAG_DATA_DIR; default: .rag].",
 )
+@click.option("--ui", is_flag=True, help="Also serve the chat page at /ui (one port for both).")
 @click.option("-v", "--verbose", count=True, help="Log each request (-v), debug (-vv).")
-def api_cmd(host: str, port: int, data_dir: Path | None, verbose: int) -> None:
+def api_cmd(host: str, port: int, data_dir: Path | None, ui: bool, verbose: int) -> None:
     """Serve the assistant over HTTP: OpenAI-compatible chat (model "rag") and more.
 
     \b
@@ -68,12 +69,22 @@ def api_cmd(host: str, port: int, data_dir: Path | None, verbose: int) -> None:
             err=True,
         )
         sys.exit(1)
+    if ui:
+        try:
+            import gradio  # noqa: F401
+        except ImportError:
+            click.secho(
+                f"Error: {MissingDependencyError('gradio', 'ui', 'rag api --ui')}",
+                fg="red",
+                err=True,
+            )
+            sys.exit(1)
     from rag.api.app import build_api_app
     from rag.config import get_settings
 
     try:
         settings = get_settings(data_dir=data_dir)
-        app = build_api_app(settings, warm=True)
+        app = build_api_app(settings, warm=True, ui=ui)
     except RagError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(1)
@@ -86,6 +97,8 @@ def api_cmd(host: str, port: int, data_dir: Path | None, verbose: int) -> None:
         )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     click.echo(f"API at http://{shown}:{port}/v1 (model: rag; docs at /docs)  (Ctrl+C to stop)")
+    if ui:
+        click.echo(f"Chat page at http://{shown}:{port}/ui")
     try:
         uvicorn.run(
             app,

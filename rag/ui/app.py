@@ -339,19 +339,12 @@ def build_app(
     return demo
 
 
-def launch_app(demo: gr.Blocks, settings: Settings, **overrides: Any) -> Any:
-    """Queue and serve ``demo`` as the settings say.
-
-    The settings give the host, port, login, concurrency and upload size.
-    """
-    demo.queue(default_concurrency_limit=settings.concurrency)
-    params: dict[str, Any] = {
-        "server_name": settings.host,
-        "server_port": settings.port,
+def _page_options(settings: Settings) -> dict[str, Any]:
+    """How the page is served (login, upload size, look), shared by launch and mount."""
+    return {
         "auth": parse_auth(settings.auth),
         "auth_message": "Log in to ask questions about the articles." if settings.auth else None,
         "max_file_size": int(settings.max_upload_mb * 1024 * 1024),
-        "share": False,
         "show_error": False,
         "ssr_mode": False,
         "pwa": False,
@@ -375,5 +368,28 @@ def launch_app(demo: gr.Blocks, settings: Settings, **overrides: Any) -> Any:
         "footer_links": [],
         "run_history": False,
     }
+
+
+def launch_app(demo: gr.Blocks, settings: Settings, **overrides: Any) -> Any:
+    """Queue and serve ``demo`` as the settings say.
+
+    The settings give the host, port, login, concurrency and upload size.
+    """
+    demo.queue(default_concurrency_limit=settings.concurrency)
+    params: dict[str, Any] = {
+        "server_name": settings.host,
+        "server_port": settings.port,
+        "share": False,
+        **_page_options(settings),
+    }
     params.update(overrides)
     return demo.launch(**params)
+
+
+def mount_app(app: Any, demo: gr.Blocks, settings: Settings, path: str = "/ui") -> Any:
+    """Serve ``demo`` at ``path`` of another FastAPI ``app`` (one port for the page and the API).
+
+    The page keeps its own login (``RAG_AUTH``), concurrency and upload size.
+    """
+    demo.queue(default_concurrency_limit=settings.concurrency)
+    return gr.mount_gradio_app(app, demo, path=path, **_page_options(settings))
