@@ -228,8 +228,10 @@ def test_cli_strips_escape_sequences_from_article_text(cli_env: dict[str, str]) 
 
 def _read_pty(fd: int, proc: subprocess.Popen[bytes], timeout: float = 240.0) -> bytes:
     out = b""
+    poller = select.poll()  # not select.select: a long test session may hold fds above 1024
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while True:
-        ready, _, _ = select.select([fd], [], [], timeout)
+        ready = poller.poll(timeout * 1000)
         if not ready:
             proc.kill()
             pytest.fail(f"no output for {timeout}s: {out[-500:]!r}")
