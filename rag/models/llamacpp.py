@@ -6,6 +6,7 @@ state promptly.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -136,12 +137,16 @@ def load_llama(key: tuple[Any, ...], params: dict[str, Any]) -> LoadedModel:
         seconds = time.perf_counter() - started
         logger.info("Loaded %s in %.2f s", params["model_path"], seconds)
         loaded = LoadedModel(llama=llama, lock=threading.Lock(), load_seconds=seconds)
+        if not _MODELS:
+            # close models before interpreter teardown: Llama.__del__ then finds llama_cpp's
+            # globals already gone and prints a TypeError per model
+            atexit.register(_unload_all)
         _MODELS[key] = loaded
         return loaded
 
 
 def _unload_all() -> None:
-    """Forget every cached model (tests and benchmarks)."""
+    """Close and forget every cached model (at exit)."""
     with _MODELS_LOCK:
         for loaded in _MODELS.values():
             with contextlib.suppress(Exception):
