@@ -14,6 +14,7 @@ Usage:
     python benchmarks/bench_answer.py              # 10 questions x (bundled, extractive)
     python benchmarks/bench_answer.py --quick      # 3 questions
     python benchmarks/bench_answer.py --backends extractive
+    python benchmarks/bench_answer.py --broad      # broad questions (overview, why/how, said)
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ def questions(limit: int) -> list[str]:
     picked = [r["question"] for r in rows if r.get("answerable", True)][: max(1, limit - 1)]
     picked += [r["question"] for r in rows if not r.get("answerable", True)][:1]
     return picked[:limit]
+
+
+def broad_questions(limit: int) -> list[str]:
+    """The overview suite's questions about the seed article (answered in several sentences)."""
+    suite = ROOT / "evals" / "overview" / "qa.jsonl"
+    rows = [json.loads(line) for line in suite.read_text(encoding="utf-8").splitlines() if line]
+    seed = [r["question"] for r in rows if r.get("evidence_ids") == ["corpus/nato-kosovo-kfor.txt"]]
+    return seed[:limit]
 
 
 class _PromptCatcher:
@@ -160,6 +169,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 questions")
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--backends", default="bundled,extractive")
+    parser.add_argument(
+        "--broad", action="store_true", help="broad questions (evals/overview, seed article)"
+    )
     args = parser.parse_args()
     info = machine()
     print(machine_line(info), flush=True)
@@ -175,7 +187,8 @@ def main() -> None:
         f"({time.perf_counter() - t0:.1f} s incl. embedder load)",
         flush=True,
     )
-    qs = questions(3 if args.quick else args.questions)
+    count = 3 if args.quick else args.questions
+    qs = broad_questions(count) if args.broad else questions(count)
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
@@ -213,7 +226,7 @@ def main() -> None:
     for backend, med in summary.items():
         print(f"  {backend}: {med}")
     path = save(
-        "bench_answer",
+        "bench_answer_broad" if args.broad else "bench_answer",
         {
             "machine": info,
             "questions": qs,
