@@ -21,7 +21,7 @@ from pydantic_settings import (
 
 from rag.errors import ConfigError
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "get_settings", "is_loopback"]
 
 
 def _toml_path() -> Path:
@@ -280,3 +280,15 @@ def get_settings(**overrides: Any) -> Settings:
         )
         msg = f"Invalid settings: {problems}."
         raise ConfigError(msg, hint="Check your RAG_* environment variables and rag.toml.") from exc
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only: the safe default to bind."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

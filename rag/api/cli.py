@@ -8,20 +8,10 @@ from pathlib import Path
 
 import click
 
+from rag.config import is_loopback
 from rag.errors import MissingDependencyError, RagError
 
 __all__ = ["api_cmd"]
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @click.command("api")
@@ -88,7 +78,7 @@ def api_cmd(host: str, port: int, data_dir: Path | None, ui: bool, verbose: int)
     except RagError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(1)
-    if not _is_loopback(host) and not settings.api_key:
+    if not is_loopback(host) and not settings.api_key:
         click.secho(
             f"Warning: serving on {host} without a key; anyone who can reach this machine can "
             "use it. Set RAG_API_KEY to require one.",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -10,18 +9,10 @@ from typing import Any
 
 import click
 
+from rag.config import is_loopback
 from rag.errors import MissingDependencyError, RagError
 
 __all__ = ["serve_cmd"]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _serve(overrides: dict[str, Any]) -> None:
@@ -35,7 +26,7 @@ def _serve(overrides: dict[str, Any]) -> None:
     from rag.ui.app import build_app, launch_app, parse_auth
 
     logins = parse_auth(settings.auth)  # a malformed RAG_AUTH fails here, before serving
-    if not _is_loopback(settings.host) and not logins:
+    if not is_loopback(settings.host) and not logins:
         click.secho(
             f"Warning: serving on {settings.host} without a login; anyone who can reach this "
             "machine can use it. Set RAG_AUTH=user:password to require one.",
