@@ -166,9 +166,13 @@ def test_score_case_answer_and_refusal() -> None:
         "refused": False,
         "citations": [{"n": 1, "article_id": "corpus/nato-kosovo-kfor.txt", "passage": ARTICLE}],
         "verification": {"claims": 3, "supported_claims": 2, "dropped": 1},
+        "shown_passages": [{"n": 1, "text": "Kurti: illegal structures became criminal gangs."}],
+        "raw_answer": "Kurti spoke of illegal structures [1]. Kurti spoke of Atlantis [2].",
     }
     out = N.score_case(case, rec, texts)
     assert out["nugget_recall"] == 1.0 and out["nuggets_in_evidence"] == 1.0
+    # where nuggets are lost: "Russian" was never shown to the model, so not in its raw answer
+    assert out["nuggets_in_shown"] == 0.5 and out["nuggets_in_raw"] == 0.5
     assert out["citation_precision"] == 1.0 and out["sentences"] == 2 and out["words"] > 10
     assert out["dropped"] == 1
     assert [w["attributed_to"] for w in out["wrong_attributions"]] == ["Jens Stoltenberg"]
@@ -188,6 +192,7 @@ def test_score_case_answer_and_refusal() -> None:
     assert summary["wrong_attributions"] == 1 and summary["attribution_questions"] == 1
     assert summary["refused_with_nuggets"] == 1 and summary["dropped"] == 1
     assert summary["by_kind"]["said"]["questions"] == 3
+    assert summary["nuggets_in_shown"] == pytest.approx(0.5 / 3)
     assert N.summarize_overview([{"id": "x"}]) is None
 
 

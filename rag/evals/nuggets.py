@@ -194,6 +194,11 @@ def score_case(case: Case, rec: Mapping[str, Any], texts: Mapping[str, str]) -> 
     evidence_text = " \n\n".join(t for e in case.evidence_ids if (t := _text_of(e, texts)))
     in_evidence = nugget_recall(evidence_text, case.nuggets)[0] if evidence_text else None
     recall, found = nugget_recall("" if refused else answer, case.nuggets)
+    # where nuggets are lost: not shown to the model, shown but not written, written but dropped
+    shown = " \n\n".join(
+        str(p.get("text") or "") for p in rec.get("shown_passages") or [] if isinstance(p, Mapping)
+    )
+    raw = str(rec.get("raw_answer") or "")
     out: dict[str, Any] = {
         "kind": case.kind or None,
         "chain_kind": rec.get("kind"),  # what the chain took the question for, when it says
@@ -202,6 +207,8 @@ def score_case(case: Case, rec: Mapping[str, Any], texts: Mapping[str, str]) -> 
         "missing": [n[0] for i, n in enumerate(case.nuggets) if i not in found],
         "nugget_recall": recall,
         "nuggets_in_evidence": in_evidence,
+        "nuggets_in_shown": nugget_recall(shown, case.nuggets)[0] if shown else 0.0,
+        "nuggets_in_raw": nugget_recall(raw, case.nuggets)[0] if raw else 0.0,
         "refused": refused,
         "refused_with_nuggets": refused and in_evidence == 1.0,
     }
@@ -258,6 +265,8 @@ def summarize_overview(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] |
         "wrong_attributions": sum(len(o["wrong_attributions"]) for o in attributed),
         "refused_with_nuggets": sum(1 for o in rows if o["refused_with_nuggets"]),
         "nuggets_in_evidence": mean(o.get("nuggets_in_evidence") for o in rows),
+        "nuggets_in_shown": mean(o.get("nuggets_in_shown") for o in rows),
+        "nuggets_in_raw": mean(o.get("nuggets_in_raw") for o in rows),
         "kind_agreement": mean(
             float(o["chain_kind"] == o["kind"]) for o in rows if o.get("chain_kind") and o["kind"]
         ),
@@ -309,6 +318,8 @@ _ROWS: list[tuple[str, str]] = [
     ("refused", "refused"),
     ("refused_with_nuggets", "refused, nuggets in corpus"),
     ("nuggets_in_evidence", "nuggets in evidence text"),
+    ("nuggets_in_shown", "nuggets in what the model saw"),
+    ("nuggets_in_raw", "nuggets in the raw answer"),
     ("kind_agreement", "chain's question kind = suite's"),
     ("sentences_mean", "answer sentences (mean)"),
     ("words_mean", "answer words (mean)"),
