@@ -15,6 +15,9 @@ Three long runs of what the tests check in small:
    random ones (any Unicode, control and escape characters, 100 kB, long histories, malformed
    ``today`` / filters) through the library, and hostile arguments through the CLI: counted as
    an answer, a clean message (InputError / one-line error with a non-zero exit) or a traceback.
+4. Load (benchmarks/bench_load.py): Locust, headless, 24 users for 60 s against the real
+   `rag api` and `rag serve` (extractive) while articles are ingested, 500 questions with the
+   server's RSS sampled, then the bundled model at 4 users; tables printed by bench_load.
 
 No timing is asserted; the JSON keeps the counts.
 
@@ -22,6 +25,7 @@ Usage:
     python benchmarks/reliability.py            # -> results/reliability.json
     python benchmarks/reliability.py --quick    # small sizes, 5 kills -> reliability_quick.json
     python benchmarks/reliability.py --embedder bundled   # the real embedder (slower)
+    python benchmarks/reliability.py --skip load   # without the load test (bench_load.py)
 """
 
 from __future__ import annotations
@@ -166,6 +170,26 @@ def kill_loop(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         ask=cli_ask,
         log=lambda line: line and print("  " + line, flush=True),
     )
+
+
+def load_test(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    import bench_load
+
+    load_args = argparse.Namespace(
+        quick=args.quick,
+        embedder=args.load_embedder,
+        users=None,
+        spawn_rate=8,
+        seconds=None,
+        questions=None,
+        llm_users=4,
+        llm_seconds=60,
+        skip_llm=False,
+    )
+    bench_load.fill_defaults(load_args)  # --quick: 20 users x 20 s, 200 questions, no LLM
+    root = work / "load"
+    root.mkdir()
+    return bench_load.run_load(load_args, root)
 
 
 _NASTY = [
@@ -321,7 +345,10 @@ def main() -> None:
     parser.add_argument("--kill-articles", type=int, default=None)
     parser.add_argument("--questions", type=int, default=None, help="random library payloads")
     parser.add_argument("--cli-questions", type=int, default=None, help="random CLI questions")
-    parser.add_argument("--skip", default="", help="comma list of: hostile,kill,questions")
+    parser.add_argument("--skip", default="", help="comma list of: hostile,kill,questions,load")
+    parser.add_argument(
+        "--load-embedder", default="bundled", help="embedder of the load test's servers"
+    )
     args = parser.parse_args()
     q = args.quick
     args.copies = args.copies or (4 if q else 20)
@@ -352,6 +379,9 @@ def main() -> None:
         if "questions" not in skip and data is not None:
             print("\n== question fuzz", flush=True)
             result["questions"] = question_fuzz(data, args)
+        if "load" not in skip:
+            print(f"\n== load ({args.load_embedder} embedder)", flush=True)
+            result["load"] = load_test(work, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(work.with_name(work.name + "-outside"), ignore_errors=True)
@@ -406,6 +436,25 @@ def main() -> None:
             },
             {"check": "fuzz: CLI tracebacks", "value": f["cli_traceback"]},
         ]
+    if "load" in result:
+        import bench_load
+
+        bench_load.print_result(result["load"])
+        for r in bench_load.summary_rows(result["load"]):
+            rows += [
+                {
+                    "check": f"load: {r['server']}, {r['users']} users: answers/s, p50/p95 ms",
+                    "value": f"{r['answers/s']}, {r['p50_ms']}/{r['p95_ms']}",
+                },
+                {
+                    "check": f"load: {r['server']}: errors / 429 busy",
+                    "value": f"{r['errors']} / {r['429']}",
+                },
+                {
+                    "check": f"load: {r['server']}: RSS after 50 q / last / max (MB)",
+                    "value": f"{r['rss_50q_mb']} / {r['rss_last_mb']} / {r['rss_max_mb']}",
+                },
+            ]
     result["rows"] = rows
     print()
     print(table(rows, ["check", "value"]))
@@ -425,6 +474,10 @@ def main() -> None:
         result["questions"]["library_traceback"] or result["questions"]["cli_traceback"]
     ):
         problems.append("question fuzz")
+    if "load" in result:
+        import bench_load
+
+        problems += bench_load.problems_of(result["load"])
     if problems:
         print("PROBLEMS: " + ", ".join(problems))
         sys.exit(1)
