@@ -19,12 +19,19 @@ Three long runs of what the tests check in small:
    `rag api` and `rag serve` (extractive) while articles are ingested, 500 questions with the
    server's RSS sampled, then the bundled model at 4 users; tables printed by bench_load.
 
+Chroma server faults (``--chroma-faults N``, tests/test_chroma_server_faults.py): a real
+``chroma run`` is stopped (SIGKILL and SIGTERM in turn) and started again N times on the
+same port and data while a thread asks questions back to back through one chain object.
+Counted: cycles after which the same chain answered again, answers (with the right
+figure), clear errors (StoreUnavailableError naming the URL), any other error, hangs.
+
 No timing is asserted; the JSON keeps the counts.
 
 Usage:
     python benchmarks/reliability.py            # -> results/reliability.json
     python benchmarks/reliability.py --quick    # small sizes, 5 kills -> reliability_quick.json
     python benchmarks/reliability.py --embedder bundled   # the real embedder (slower)
+    python benchmarks/reliability.py --chroma-faults 20 --skip hostile,kill,questions
     python benchmarks/reliability.py --skip load   # without the load test (bench_load.py)
 """
 
@@ -328,6 +335,30 @@ def question_fuzz(data: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def chroma_server_faults(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from tests.conftest import ChromaServer
+    from tests.test_chroma_server_faults import chroma_faults
+
+    root = work / "chroma"
+    root.mkdir()
+    server = ChromaServer(root / "server-db")
+    server.start()
+    started = time.perf_counter()
+    try:
+        result = chroma_faults(
+            root,
+            server,
+            cycles=args.chroma_faults,
+            embedding_model=args.embedder,
+            log=lambda line: print("  " + line, flush=True),
+        )
+    finally:
+        server.stop()
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["embedder"] = args.embedder
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -341,6 +372,9 @@ def main() -> None:
     parser.add_argument("--max-file-mb", type=float, default=20.0)
     parser.add_argument("--line-mb", type=float, default=None, help="the one-line file (MB)")
     parser.add_argument("--html-depth", type=int, default=20_000)
+    parser.add_argument(
+        "--chroma-faults", type=int, default=None, help="stop/start cycles of a chroma server"
+    )
     parser.add_argument("--kills", type=int, default=None)
     parser.add_argument("--kill-articles", type=int, default=None)
     parser.add_argument("--questions", type=int, default=None, help="random library payloads")
@@ -359,6 +393,8 @@ def main() -> None:
     args.questions = args.questions or (100 if q else 1000)
     args.cli_questions = args.cli_questions or (10 if q else 60)
     args.kill_embedder = args.kill_embedder or args.embedder
+    if args.chroma_faults is None:
+        args.chroma_faults = 3 if q else 10
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     info = machine()
     print(machine_line(info), flush=True)
@@ -376,6 +412,9 @@ def main() -> None:
             result["kill_loop"] = kill_loop(work, args)
             result["kill_loop"]["seconds"] = round(time.perf_counter() - started, 1)
             result["kill_loop"]["embedder"] = args.kill_embedder
+        if args.chroma_faults > 0:
+            print(f"\n== chroma server faults ({args.chroma_faults} stop/start cycles)", flush=True)
+            result["chroma_faults"] = chroma_server_faults(work, args)
         if "questions" not in skip and data is not None:
             print("\n== question fuzz", flush=True)
             result["questions"] = question_fuzz(data, args)
@@ -419,6 +458,24 @@ def main() -> None:
                 "value": k["store_equals_clean_ingest"],
             },
         ]
+    if "chroma_faults" in result:
+        c = result["chroma_faults"]
+        rows += [
+            {
+                "check": "chroma faults: stop/start cycles the same chain recovered from",
+                "value": f"{c['recovered']}/{c['cycles']}",
+            },
+            {
+                "check": "chroma faults: answers (right figure) / clear errors / other errors",
+                "value": (
+                    f"{c['answered']} ({c['right']}) / {c['clear_errors']} / {c['other_errors']}"
+                ),
+            },
+            {
+                "check": "chroma faults: hung / slowest question (s)",
+                "value": f"{c['hung']} / {c['max_question_s']}",
+            },
+        ]
     if "questions" in result:
         f = result["questions"]
         rows += [
@@ -458,7 +515,10 @@ def main() -> None:
     result["rows"] = rows
     print()
     print(table(rows, ["check", "value"]))
-    path = save("reliability", result, quick=q)
+    sections = {"hostile", "kill_loop", "questions", "load", "chroma_faults"} & set(result)
+    # a run of only the chroma faults gets its own file: the full figures stay as they are
+    name = "reliability_chroma_faults" if sections == {"chroma_faults"} else "reliability"
+    path = save(name, result, quick=q)
     print(f"saved {path}")
     problems = []
     if "hostile" in result and (
@@ -470,6 +530,12 @@ def main() -> None:
         problems.append("hostile files")
     if "kill_loop" in result and not result["kill_loop"]["store_equals_clean_ingest"]:
         problems.append("kill loop")
+    if "chroma_faults" in result and (
+        result["chroma_faults"]["hung"]
+        or result["chroma_faults"]["other_errors"]
+        or result["chroma_faults"]["recovered"] < result["chroma_faults"]["cycles"]
+    ):
+        problems.append("chroma server faults")
     if "questions" in result and (
         result["questions"]["library_traceback"] or result["questions"]["cli_traceback"]
     ):

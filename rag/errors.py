@@ -40,6 +40,10 @@ class StoreError(RagError):
     """The vector store could not be opened or written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The Chroma server did not answer (stopped, restarting, wrong URL); retrying later works."""
+
+
 class IndexMismatchError(StoreError):
     """The index was built with another embedding model or other chunk settings."""
 

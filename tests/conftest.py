@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -140,33 +141,83 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ChromaServer:
+    """A real `chroma run` on one 127.0.0.1 port and data path that a test may stop (SIGTERM,
+    SIGKILL), pause (SIGSTOP) and start again: the same URL, the same data."""
+
+    def __init__(self, path: Path, port: int | None = None) -> None:
+        self.chroma = Path(sys.executable).with_name("chroma")
+        self.path = path
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:  # the port may still be held for a moment after a kill
+            self.proc = subprocess.Popen(
+                [
+                    str(self.chroma),
+                    "run",
+                    "--path",
+                    str(self.path),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2):
+                        return
+                except OSError:
+                    time.sleep(0.2)
+            if time.monotonic() >= deadline:
+                self.stop(signal.SIGKILL)
+                pytest.fail("chroma run did not start")
+            time.sleep(0.5)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server with ``sig`` and wait until it is gone."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            if sig != signal.SIGKILL:
+                self.proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=20)
+        self.proc = None
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` (e.g. SIGSTOP / SIGCONT) without waiting."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+
 @pytest.fixture
-def chroma_server(tmp_path: Path) -> Iterator[str]:
-    """A real `chroma run` on a free 127.0.0.1 port (its URL), stopped after the test."""
-    chroma = Path(sys.executable).with_name("chroma")
-    if not chroma.exists():
+def chroma_process(tmp_path: Path) -> Iterator[ChromaServer]:
+    """A started :class:`ChromaServer` (stop and start it at will), stopped after the test."""
+    server = ChromaServer(tmp_path / "server-db")
+    if not server.chroma.exists():
         pytest.skip("the chroma CLI is not installed")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(chroma),
-            "run",
-            "--path",
-            str(tmp_path / "server-db"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server.start()
     try:
-        wait_for_http(f"{url}/api/v2/heartbeat", proc, 60, "chroma run")
-        yield url
+        yield server
     finally:
-        stop_process(proc)
+        server.stop()
+
+
+@pytest.fixture
+def chroma_server(chroma_process: ChromaServer) -> str:
+    """A real `chroma run` on a free 127.0.0.1 port (its URL), stopped after the test."""
+    return chroma_process.url
 
 
 def wait_for_http(url: str, proc: subprocess.Popen[Any], timeout: float, what: str) -> bytes:

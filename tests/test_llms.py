@@ -18,10 +18,12 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from rag import hardware
 from rag.config import Settings
 from rag.errors import ConfigError, MissingDependencyError, ModelError
-from rag.models import bundled, chat_llamacpp, llamacpp
+from rag.models import bundled, chat_llamacpp, llamacpp, llms
 from rag.models.bundled import BundledModel, assemble_gguf, bundled_model_path
 from rag.models.chat_llamacpp import LlamaCppChatModel
 from rag.models.llms import LlmSpec, describe_llm, load_llm, parse_llm_spec
+
+from .test_cli import one_line_error
 
 # --------------------------------------------------------------------------------------------
 # Assembly
@@ -415,6 +417,107 @@ def test_chat_model_busy_lock_times_out(fake_llama: _FakeLlama) -> None:
             llm.invoke("q")
     finally:
         loaded.lock.release()
+
+
+# --------------------------------------------------------------------------------------------
+# The bundled model failing to load: `rag ask` prints the one-line fix and exits 1
+# (a copy under a tmp data dir and fake parts; the installed model is never touched)
+# --------------------------------------------------------------------------------------------
+
+_REAL_LOAD_LLAMA = llamacpp.load_llama  # before the autouse guard wraps it
+
+
+class _BundledAsk:
+    """`rag ask --llm bundled` in-process on an indexed tmp data dir (``data``)."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.model_file = data / "models" / bundled.BUNDLED_MODEL.file_name
+
+    def __call__(self) -> Any:
+        from click.testing import CliRunner
+
+        from rag.cli import main
+
+        args = ["ask", "How many KFOR troops are there?", "--llm", "bundled"]
+        return CliRunner().invoke(
+            main, [*args, "--data-dir", str(self.data)], env={"RAG_EMBEDDING_MODEL": "keyword"}
+        )
+
+
+@pytest.fixture
+def bundled_ask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> _BundledAsk:
+    from rag.ingestion.pipeline import ingest
+
+    from .conftest import SEED_ARTICLE
+
+    pytest.importorskip("llama_cpp")  # without it the error is the missing package instead
+    data = tmp_path / "data"
+    ingest([SEED_ARTICLE], Settings(data_dir=data, embedding_model="keyword"))
+    # the conftest guard refuses the bundled model; these tests only reach its failures
+    monkeypatch.setattr(llms, "bundled_model_path", bundled_model_path)
+    return _BundledAsk(data)
+
+
+def test_cli_bundled_parts_not_installed(
+    bundled_ask: _BundledAsk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundled, "_locate_part", lambda _model, _index: None)
+    one_line_error(bundled_ask(), "22 of 22 parts", f"{bundled.BUNDLED_MODEL.pip_command()} ")
+    ok, detail = llms.check_llm(Settings(data_dir=bundled_ask.data, llm="bundled"))
+    assert not ok and bundled.BUNDLED_MODEL.pip_command() in detail  # `rag info` says it too
+
+
+def test_cli_bundled_part_file_missing(
+    bundled_ask: _BundledAsk, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    model = bundled.BUNDLED_MODEL
+    parts = [tmp_path / "parts" / model.part_file(i) for i in range(1, model.parts + 1)]
+    monkeypatch.setattr(bundled, "bundled_part_paths", lambda _model: parts)
+    fix = f"{model.pip_command()} --force-reinstall"
+    one_line_error(bundled_ask(), "not found", str(parts[0]), fix)
+    assert not bundled_ask.model_file.exists()
+
+
+def test_cli_bundled_parts_with_the_wrong_hash(
+    bundled_ask: _BundledAsk, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    parts, _ = _make_parts(tmp_path / "parts", [200, 200, 200])  # 600 bytes, not sha256 0000...
+    real = bundled_model_path
+    monkeypatch.setattr(llms, "bundled_model_path", lambda settings: real(settings, _FAKE_MODEL))
+    monkeypatch.setattr(bundled, "bundled_part_paths", lambda _model: parts)
+    fix = f"{_FAKE_MODEL.pip_command()} --force-reinstall"
+    one_line_error(bundled_ask(), "corrupt", "0" * 64, fix)
+    models = bundled_ask.data / "models"
+    assert not (models / "fake.gguf").exists() and not list(models.glob("*.partial"))
+
+
+def test_cli_bundled_file_damaged_after_its_check(
+    bundled_ask: _BundledAsk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hash-checked once, then damaged in place (same size and time): llama.cpp refuses it.
+
+    The error says to run again; the next run hashes the file instead of trusting its stamp,
+    and (the parts being gone here) names the pip command.
+    """
+    model = bundled.BUNDLED_MODEL
+    monkeypatch.setattr(llamacpp, "load_llama", _REAL_LOAD_LLAMA)
+    monkeypatch.setattr(chat_llamacpp, "load_llama", _REAL_LOAD_LLAMA)
+    dest = bundled_ask.model_file
+    dest.parent.mkdir(parents=True)
+    with dest.open("wb") as out:  # sparse: the real size, no real disk
+        out.write(b"GGUF-but-damaged")
+        out.truncate(model.size)
+    bundled._write_stamp(dest, model.size, model.sha256)
+    assert bundled.is_verified(dest)
+    assert llms.check_llm(Settings(data_dir=bundled_ask.data, llm="bundled"))[0]
+
+    one_line_error(bundled_ask(), "could not load", "Run the command again", "--force-reinstall")
+    assert not bundled.is_verified(dest), "the stamp is still trusted"
+
+    monkeypatch.setattr(bundled, "_locate_part", lambda _model, _index: None)
+    monkeypatch.setattr(bundled, "_hash_file", lambda _path: "f" * 64)  # skip hashing 1.1 GB
+    one_line_error(bundled_ask(), "22 of 22 parts", model.pip_command())
 
 
 # --------------------------------------------------------------------------------------------

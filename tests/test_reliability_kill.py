@@ -75,14 +75,17 @@ def fresh_clients() -> None:
     SharedSystemClient.clear_system_cache()
 
 
-def store_state(data_dir: Path, embedding_model: str = "keyword") -> dict[str, Any]:
-    """Everything that must match between two data dirs (generations aside)."""
+def store_state(
+    data_dir: Path, embedding_model: str = "keyword", **settings_: Any
+) -> dict[str, Any]:
+    """Everything that must match between two data dirs (generations aside); ``settings_``
+    (e.g. ``chroma_url``) name a store elsewhere than the data dir."""
     from rag.index.bm25 import BM25Index
     from rag.index.snapshot import Index, bm25_path
     from rag.index.store import open_store
 
     fresh_clients()
-    settings = Settings(data_dir=data_dir, embedding_model=embedding_model)
+    settings = Settings(data_dir=data_dir, embedding_model=embedding_model, **settings_)
     store = open_store(settings, create=False)
     manifest = {aid: asdict(rec) for aid, rec in store.manifest().items()}
     chunks = {cid: (text, meta) for cid, text, meta in store.iter_chunks()}

