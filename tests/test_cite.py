@@ -4,6 +4,7 @@ import pytest
 from langchain_core.documents import Document
 
 from rag.answer.cite import parse_markers, strip_markers, support, verify_answer
+from rag.answer.support import best_quote
 
 DOCS = [
     Document(
@@ -39,6 +40,30 @@ def test_support_is_strict_on_figures() -> None:
     assert support("KFOR has 3,700 troops.", DOCS[1].page_content) == 1.0
     assert support("KFOR has 4,000 troops.", DOCS[1].page_content) == 0.0
     assert support("KFOR has 3700 troops", DOCS[1].page_content) == 1.0
+
+
+def test_ordinals_match_their_number() -> None:
+    passage = "Phish hosts the Mondegreen festival in Dover on Aug. 15-18."
+    assert support("The festival on Aug. 15th is Mondegreen.", passage) == 1.0
+    assert support("The festival on Aug. 16th is Mondegreen.", passage) == 0.0
+
+
+def test_a_figure_from_the_question_may_sit_elsewhere_in_the_passage() -> None:
+    passage = (
+        "Florida passed a law on social media for minors. Lawsuits are expected. "
+        "It bans accounts for children under 14."
+    )
+    question = "Which state banned social media accounts for children under 14?"
+    claim = "Florida banned social media accounts for children under 14 [1]."
+    score, start, end = best_quote(claim, passage, question)
+    assert score >= 0.5 and "Florida" in passage[start:end]
+    # the premise must be somewhere in the passage: a passage about "under 16" does not do
+    other = passage.replace("14", "16")
+    assert best_quote(claim, other, question)[0] == 0.0
+    # and a figure the question does not state must be in the quoted sentence itself
+    first = passage.split(". ")[0]
+    assert support(claim, first, question, context=passage) == 1.0
+    assert support(claim, first, "Which state banned accounts?", context=passage) == 0.0
 
 
 def test_correct_citation_is_kept() -> None:

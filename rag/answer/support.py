@@ -32,12 +32,18 @@ __all__ = [
 # [1], [1, 2], [1][2], [1-2] and the full-width variants some models emit.
 MARKER = re.compile(r"\s*[\[【]\s*(\d{1,2}(?:\s*(?:[,;]|-|–|and)\s*\d{1,2})*)\s*[\]】]")
 _NUM = re.compile(r"\d")
+_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 SUPPORT_THRESHOLD = 0.5
 
 
 def strip_markers(text: str) -> str:
     """``text`` without its ``[n]`` citation markers."""
     return MARKER.sub("", text).strip()
+
+
+def _figures(tokens: Sequence[str]) -> list[str]:
+    """Tokens with ordinals as their number: "15th" is "15" (articles write "Aug. 15-18")."""
+    return [m.group(1) if (m := _ORDINAL.match(t)) else t for t in tokens]
 
 
 def _weights(tokens: Sequence[str]) -> dict[str, float]:
@@ -61,11 +67,21 @@ def _fuzzy_have(tokens: dict[str, float], have: set[str]) -> set[str]:
     return found
 
 
-def support(claim: str, evidence: str, question: str = "", *, lenient: bool = False) -> float:
+def support(
+    claim: str,
+    evidence: str,
+    question: str = "",
+    *,
+    lenient: bool = False,
+    context: str | None = None,
+) -> float:
     """How well ``evidence`` supports ``claim``, from 0 to 1.
 
     The weighted share of the claim's content words found in the evidence, 0 when a figure of
-    the claim is missing from it.
+    the claim is missing from it. A figure the claim only repeats from the question (its
+    premise: "under 14" in "Which state banned children under 14 ...?") must be in the
+    ``context`` (the whole passage the evidence is quoted from), not necessarily in the quoted
+    sentence itself; ordinals match their number ("15th" = "15").
 
     Given the ``question``, only the words the claim adds to it count (its actual answer:
     "euro" in "Kosovo uses the euro"): echoing the question can't pass for support, and an
@@ -73,17 +89,18 @@ def support(claim: str, evidence: str, question: str = "", *, lenient: bool = Fa
     differently. ``lenient`` (several-sentence answers, which paraphrase) also counts words
     that share a stem-like prefix with a passage word; figures stay exact.
     """
-    weights = _weights(tokenize(strip_markers(claim)))
+    weights = _weights(_figures(tokenize(strip_markers(claim))))
     if not weights:
         return 0.0
-    have = set(tokenize(evidence))
+    have = set(_figures(tokenize(evidence)))
+    asked = set(_figures(tokenize(question))) if question else set()
+    around = set(_figures(tokenize(context))) | have if context is not None else have
     for token in weights:
-        if _NUM.search(token) and token not in have:
+        if _NUM.search(token) and token not in (around if token in asked else have):
             return 0.0
     found = _fuzzy_have(weights, have) if lenient else {t for t in weights if t in have}
     total = sum(weights.values())
     share = sum(w for t, w in weights.items() if t in found) / total
-    asked = set(tokenize(question)) if question else set()
     novel = {t: w for t, w in weights.items() if t not in asked}
     if asked and novel:
         share = sum(w for t, w in novel.items() if t in found) / sum(novel.values())
@@ -110,7 +127,7 @@ def best_quote(
                 continue
             if speaker is not None and not speaker_supported(speaker, passage, start, stop):
                 continue
-            score = support(claim, passage[start:stop], question, lenient=lenient)
+            score = support(claim, passage[start:stop], question, lenient=lenient, context=passage)
             # prefer the single sentence unless the pair is clearly better
             if score > best[0] + (0.05 if stop != end else 0.0):
                 best = (score, start, stop)
