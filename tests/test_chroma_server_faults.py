@@ -105,7 +105,7 @@ def _check_unavailable(exc: BaseException, url: str) -> None:
 
 
 def test_stopped_server_fails_clearly_and_the_same_process_recovers(
-    tmp_path: Path, chroma_process: ChromaServer
+    tmp_path: Path, chroma_process: ChromaServer, request: pytest.FixtureRequest
 ) -> None:
     from fastapi.testclient import TestClient
 
@@ -119,7 +119,11 @@ def test_stopped_server_fails_clearly_and_the_same_process_recovers(
     settings = _settings(tmp_path, chroma_process)
     ingest([folder], settings)
     chain = build_chain(settings)
+    # one event loop for the whole test, as in a real server (a TestClient outside `with`
+    # closes each request's loop while the answer thread may still be finishing)
     api = TestClient(build_api_app(settings))
+    api.__enter__()
+    request.addfinalizer(lambda: api.__exit__(None, None, None))
     payload = {"input": _question(), "chat_history": []}
     assert _answers(chain.invoke(payload))
     assert api.post("/v1/ask", json={"question": _question()}).status_code == 200
@@ -138,6 +142,13 @@ def test_stopped_server_fails_clearly_and_the_same_process_recovers(
         error = reply.json()["error"]
         assert error["code"] == "store_unavailable" and url in error["message"], error
         assert "chroma run" in error["message"] and "Traceback" not in reply.text
+        chat = {"model": "rag", "messages": [{"role": "user", "content": _question()}]}
+        reply = api.post("/v1/chat/completions", json={**chat, "stream": True})
+        assert reply.status_code == 503, reply.text  # before the first event of the stream
+        assert reply.json()["error"]["code"] == "store_unavailable"
+        upload = {"files": ("new.txt", b"Quay report\n\nThe Quay is 5 m long.", "text/plain")}
+        reply = api.post("/v1/ingest", files=upload)
+        assert reply.status_code == 503 and url in reply.json()["error"]["message"], reply.text
         if sig == signal.SIGKILL:  # the CLI: one `Error:` line, exit 1 (a new process each time)
             asked = _rag(["ask", _question()], settings)
             assert asked.returncode == 1
@@ -149,6 +160,7 @@ def test_stopped_server_fails_clearly_and_the_same_process_recovers(
         assert _answers(chain.invoke(payload)), "the same chain answers again"
         reply = api.post("/v1/ask", json={"question": _question()})
         assert reply.status_code == 200 and str(_length(3)) in reply.json()["answer"]
+        assert api.post("/v1/ingest", files=upload).status_code == 200
 
     asked = _rag(["ask", _question()], settings)
     assert asked.returncode == 0 and str(_length(3)) in asked.stdout, asked.stderr

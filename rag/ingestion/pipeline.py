@@ -150,7 +150,8 @@ def ingest(
         raise StoreUnavailableError(
             f"Ingest stopped: {exc.message}",
             hint="Articles committed before that are kept and searchable; start the server "
-            "again and re-run the same `rag ingest` to finish (nothing is stored twice).",
+            "again and run the same ingest again (`rag ingest` or the upload) to finish; "
+            "nothing is stored twice.",
         ) from exc
     except Exception as exc:
         if not _disk_full(exc):
