@@ -287,6 +287,20 @@ def test_build_app_makes_blocks(settings: Settings) -> None:
     assert isinstance(demo, gr.Blocks)
 
 
+def test_the_page_keeps_a_bounded_number_of_sessions(settings: Settings) -> None:
+    """Chat state of at most SESSION_CAPACITY sessions is kept (clients that never close a tab)."""
+    from fastapi import FastAPI
+
+    demo = ui.build_app(settings, chain=FakeChain())
+    ui.mount_app(FastAPI(), demo, settings)
+    holder = demo.state_holder
+    assert holder.capacity == ui.SESSION_CAPACITY < 10000
+    for i in range(ui.SESSION_CAPACITY + 5):
+        holder[f"session-{i}"]
+    assert len(holder.session_data) == ui.SESSION_CAPACITY
+    assert "session-0" not in holder and f"session-{ui.SESSION_CAPACITY + 4}" in holder
+
+
 def test_stop_marks_the_answer_in_progress(handlers: ui.ChatHandlers) -> None:
     steps = handlers.respond("How many KFOR troops are there?", [])
     next(steps)

@@ -370,6 +370,12 @@ def _page_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Browser sessions whose chat state the page keeps (Gradio's default is 10,000). Gradio drops a
+# session's state when its tab closes; clients that never close (scripts, load tests) would
+# otherwise grow memory by about 50 KB per session up to that default. The oldest go first.
+SESSION_CAPACITY = 1000
+
+
 def launch_app(demo: gr.Blocks, settings: Settings, **overrides: Any) -> Any:
     """Queue and serve ``demo`` as the settings say.
 
@@ -380,6 +386,7 @@ def launch_app(demo: gr.Blocks, settings: Settings, **overrides: Any) -> Any:
         "server_name": settings.host,
         "server_port": settings.port,
         "share": False,
+        "state_session_capacity": SESSION_CAPACITY,
         **_page_options(settings),
     }
     params.update(overrides)
@@ -392,4 +399,5 @@ def mount_app(app: Any, demo: gr.Blocks, settings: Settings, path: str = "/ui") 
     The page keeps its own login (``RAG_AUTH``), concurrency and upload size.
     """
     demo.queue(default_concurrency_limit=settings.concurrency)
+    demo.state_session_capacity = SESSION_CAPACITY
     return gr.mount_gradio_app(app, demo, path=path, **_page_options(settings))
