@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.documents import Document
 
 from rag.answer.attribution import claim_speaker
+from rag.answer.instructions import foreign_markup, mask_instructions, planted_words
 from rag.answer.support import (
     DENSE_MIN_LEXICAL,
     DENSE_SUPPORT,
@@ -216,12 +217,23 @@ def verify_answer(
     and, given an ``embedder``, a passage sentence close in meaning that shares a fair part of
     the claim's words and names nothing the passages don't. Unsupported sentences are dropped
     when another sentence is supported; wrong markers are repaired and missing ones added.
+
+    Instructions planted in passages ("ignore previous instructions", fake system turns, ...;
+    :mod:`rag.answer.instructions`) support nothing, and a sentence adding a link or markup no
+    passage holds, or a distinctive word only such an instruction has, is unsupported: an
+    answer that obeyed an article is not shown.
     """
     answer = MARKER_LIST.sub("][", answer)  # "[1], [2]" -> "[1][2]": one run of markers
     result = Verified(answer=answer)
     if not answer.strip() or not docs:
         result.answer = strip_markers(answer) if not docs else answer
         return result
+    originals = list(docs)
+    planted = planted_words([d.page_content for d in docs], question)
+    docs = [
+        Document(page_content=mask_instructions(d.page_content), metadata=d.metadata) for d in docs
+    ]
+    foreign: set[int] = set()  # claims adding a link or markup no passage holds, or planted words
     spans = _claims(answer)
     prepared: list[tuple[int, int, str, list[int], str, str | None]] = []
     last_speaker: str | None = None
@@ -235,7 +247,7 @@ def verify_answer(
         last_speaker = speaker or last_speaker
         prepared.append((start, end, sentence, cited, bare, speaker))
     scored_all: list[list[tuple[float, int, int]]] = []
-    for _start, _end, _sentence, _cited, bare, speaker in prepared:
+    for k, (_start, _end, _sentence, _cited, bare, speaker) in enumerate(prepared):
         if not tokenize(bare):
             scored_all.append([])
             continue
@@ -243,6 +255,11 @@ def verify_answer(
             best_quote(bare, d.page_content, question, speaker=speaker, lenient=lenient)
             for d in docs
         ]
+        if planted.intersection(tokenize(bare)) or all(
+            foreign_markup(bare, d.page_content) for d in docs
+        ):
+            foreign.add(k)
+            scored = [(0.0, qs, qe) for _, qs, qe in scored]
         if lenient:  # paraphrase may reword, never add a name no passage has
             scored = [
                 (0.0, qs, qe) if names_missing(bare, d.page_content, question) else (sc, qs, qe)
@@ -256,6 +273,7 @@ def verify_answer(
             if scored
             and max(sc for sc, _, _ in scored) < threshold
             and prepared[k][5] is None  # attributed claims need their speaker's own words
+            and k not in foreign
         ]
         rescues = dense_matches([prepared[k][4] for k in weak], docs, embedder)
         for k, (cosine, i, qs, qe) in zip(weak, rescues, strict=True):
@@ -272,8 +290,8 @@ def verify_answer(
     rendered: list[tuple[str, str, bool | None]] = []  # (text before, sentence, supported)
     cursor = 0
     used: dict[int, tuple[float, int, int]] = {}
-    for (start, end, sentence, cited, bare, speaker), scored in zip(
-        prepared, scored_all, strict=True
+    for k, ((start, end, sentence, cited, bare, speaker), scored) in enumerate(
+        zip(prepared, scored_all, strict=True)
     ):
         gap = answer[cursor:start]
         cursor = end
@@ -281,7 +299,7 @@ def verify_answer(
             rendered.append((gap, sentence, None))
             continue
         result.claims += 1
-        if max(score for score, _, _ in scored) < threshold:
+        if max(score for score, _, _ in scored) < threshold and k not in foreign:
             trimmed = _trim_to_support(bare, docs, question, threshold, speaker, lenient)
             if trimmed is not None:
                 ending = bare.rstrip()[-1:] if bare.rstrip()[-1:] in (".", "!", "?") else "."
@@ -329,5 +347,5 @@ def verify_answer(
     result.answer = re.sub(r"\n{3,}", "\n\n", result.answer)
     for n in sorted(used):
         score, qs, qe = used[n]
-        result.citations.append(Citation(n, docs[n - 1], qs, qe, score, score >= threshold))
+        result.citations.append(Citation(n, originals[n - 1], qs, qe, score, score >= threshold))
     return result

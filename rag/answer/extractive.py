@@ -10,6 +10,7 @@ from langchain_core.documents import Document
 
 from rag.answer.attribution import speaker_supported
 from rag.answer.cite import support
+from rag.answer.instructions import mask_instructions
 from rag.answer.question import GENERIC_WORDS
 from rag.text import split_sentences, tokenize
 
@@ -100,8 +101,12 @@ def extractive_answer(
     wants_number = bool(_WANTS_NUMBER.search(question))
     candidates: list[tuple[int, str]] = []
     for n, doc in enumerate(docs, start=1):
-        for start, end in split_sentences(doc.page_content):
-            sentence = doc.page_content[start:end]
+        # instructions planted in the article are never the answer (blanked, offsets kept)
+        text = mask_instructions(doc.page_content)
+        for start, end in split_sentences(text):
+            sentence = text[start:end]
+            if text != doc.page_content:
+                sentence = re.sub(r"\s{2,}", " ", sentence)
             if speaker is not None and not speaker_supported(speaker, doc.page_content, start, end):
                 continue
             candidates.append((n, sentence))

@@ -6,7 +6,11 @@ fenced as quoted data, and the system prompt says instructions inside them are n
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+
+from rag.answer.instructions import mask_instructions
 
 __all__ = [
     "ANSWER_PROMPT",
@@ -86,6 +90,17 @@ CONDENSE_PROMPT = ChatPromptTemplate.from_messages(
 )
 
 
+def _as_data(text: str) -> str:
+    """Article text as data: planted instructions, template tokens and fence lines blanked.
+
+    See :mod:`rag.answer.instructions`; text without them is returned unchanged.
+    """
+    masked = mask_instructions(text)
+    if masked == text:
+        return text
+    return re.sub(r"\n\s*\n\s*", "\n\n", re.sub(r"[ \t]{2,}", " ", masked)).strip()
+
+
 def format_passages(items: list[tuple[int, str, str, str]]) -> str:
     """Render (n, title, published, text) as the numbered passage block of the answer prompt.
 
@@ -96,7 +111,7 @@ def format_passages(items: list[tuple[int, str, str, str]]) -> str:
     for n, title, published, text in items:
         head = f"[{n}]"
         if (title, published) != previous:
-            head += f" {title}" + (f" ({published})" if published else "")
+            head += f" {_as_data(title)}" + (f" ({published})" if published else "")
         previous = (title, published)
-        blocks.append(f"{head}\n<<<\n{text}\n>>>")
+        blocks.append(f"{head}\n<<<\n{_as_data(text)}\n>>>")
     return "\n\n".join(blocks)
