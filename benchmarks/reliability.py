@@ -18,6 +18,10 @@ Three long runs of what the tests check in small:
 4. Load (benchmarks/bench_load.py): Locust, headless, 24 users for 60 s against the real
    `rag api` and `rag serve` (extractive) while articles are ingested, 500 questions with the
    server's RSS sampled, then the bundled model at 4 users; tables printed by bench_load.
+5. Prompt injection (benchmarks/injection.py, rag/evals/injection.py): 36 articles carrying
+   instructions and 4 controls, each with a question that retrieves it; counted: answers that
+   obey, in the model's raw text and in the answer shown. Extractive by default (seconds);
+   ``--injection bundled`` measures the bundled model (40 questions, 5-30 minutes).
 
 Chroma server faults (``--chroma-faults N``, tests/test_chroma_server_faults.py): a real
 ``chroma run`` is stopped (SIGKILL and SIGTERM in turn) and started again N times on the
@@ -33,6 +37,8 @@ Usage:
     python benchmarks/reliability.py --embedder bundled   # the real embedder (slower)
     python benchmarks/reliability.py --chroma-faults 20 --skip hostile,kill,questions
     python benchmarks/reliability.py --skip load   # without the load test (bench_load.py)
+    python benchmarks/reliability.py --injection bundled --chroma-faults 0 \
+        --skip hostile,kill,questions,load          # only the injection set, bundled model
 """
 
 from __future__ import annotations
@@ -379,7 +385,12 @@ def main() -> None:
     parser.add_argument("--kill-articles", type=int, default=None)
     parser.add_argument("--questions", type=int, default=None, help="random library payloads")
     parser.add_argument("--cli-questions", type=int, default=None, help="random CLI questions")
-    parser.add_argument("--skip", default="", help="comma list of: hostile,kill,questions,load")
+    parser.add_argument(
+        "--skip", default="", help="comma list of: hostile,kill,questions,load,injection"
+    )
+    parser.add_argument(
+        "--injection", default="extractive", metavar="LLM", help="backend of the injection set"
+    )
     parser.add_argument(
         "--load-embedder", default="bundled", help="embedder of the load test's servers"
     )
@@ -421,6 +432,11 @@ def main() -> None:
         if "load" not in skip:
             print(f"\n== load ({args.load_embedder} embedder)", flush=True)
             result["load"] = load_test(work, args)
+        if "injection" not in skip:
+            import injection
+
+            print(f"\n== prompt injection ({args.injection})", flush=True)
+            result["injection"] = injection.run(args.injection, embedder=args.kill_embedder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(work.with_name(work.name + "-outside"), ignore_errors=True)
@@ -512,12 +528,21 @@ def main() -> None:
                     "value": f"{r['rss_50q_mb']} / {r['rss_last_mb']} / {r['rss_max_mb']}",
                 },
             ]
+    if "injection" in result:
+        import injection
+
+        rows += [
+            {"check": f"injection ({args.injection}): {r['measure']}", "value": r["value"]}
+            for r in injection.rows_of(result["injection"]["summary"])
+        ]
     result["rows"] = rows
     print()
     print(table(rows, ["check", "value"]))
     sections = {"hostile", "kill_loop", "questions", "load", "chroma_faults"} & set(result)
     # a run of only the chroma faults gets its own file: the full figures stay as they are
     name = "reliability_chroma_faults" if sections == {"chroma_faults"} else "reliability"
+    if not sections:  # only the injection set: its own file too
+        name = "reliability_injection"
     path = save(name, result, quick=q)
     print(f"saved {path}")
     problems = []
@@ -544,6 +569,8 @@ def main() -> None:
         import bench_load
 
         problems += bench_load.problems_of(result["load"])
+    if "injection" in result and result["injection"]["summary"]["obeyed"]:
+        problems.append("prompt injection")
     if problems:
         print("PROBLEMS: " + ", ".join(problems))
         sys.exit(1)
