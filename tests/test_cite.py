@@ -182,3 +182,16 @@ def test_trimming_cuts_several_date_clauses_until_supported() -> None:
 def test_trimming_refuses_unsafe_or_empty_cuts(raw: str, question: str) -> None:
     out = verify_answer(raw, ABORTION, question=question)
     assert out.trimmed == 0 and not out.any_supported
+
+
+def test_a_number_in_brackets_at_the_end_of_a_sentence_is_a_citation() -> None:
+    out = verify_answer(
+        "KFOR has 3,700 troops (2). Kosovo declared independence in 2008 (3).", DOCS
+    )
+    assert out.answer == "KFOR has 3,700 troops [2]. Kosovo declared independence in 2008 [3]."
+    assert out.any_supported and out.supported_claims == 2
+    # a number out of range, or inside the sentence, stays text
+    kept = verify_answer("KFOR has 3,700 troops (9).", DOCS)
+    assert kept.answer == "KFOR has 3,700 troops (9)." and not kept.any_supported
+    inner = verify_answer("KFOR (2) has 3,700 troops [2].", DOCS)
+    assert "(2)" in inner.answer

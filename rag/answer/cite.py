@@ -194,6 +194,8 @@ def _claims(answer: str) -> list[tuple[int, int]]:
 
 
 MARKER_LIST = re.compile(r"\]\s*(?:,|and)\s*\[")
+# "... in Las Vegas (3)." / "(Passage 2)": a small model's way of citing, read as a marker.
+PAREN_MARKER = re.compile(r"\s*\((?:passages?\s*)?(\d{1,2})\)(?=\s*[.!?]?\s*$|\s*[.!?]\s)", re.I)
 _PRONOUN_SPEAKS = re.compile(r"^\s*(?:He|She|They)\s+(?=(?:also\s+|further\s+)?[a-z]+ed\b|said\b)")
 
 
@@ -224,6 +226,9 @@ def verify_answer(
     answer that obeyed an article is not shown.
     """
     answer = MARKER_LIST.sub("][", answer)  # "[1], [2]" -> "[1][2]": one run of markers
+    answer = PAREN_MARKER.sub(
+        lambda m: f" [{m.group(1)}]" if 0 < int(m.group(1)) <= len(docs) else m.group(0), answer
+    )
     result = Verified(answer=answer)
     if not answer.strip() or not docs:
         result.answer = strip_markers(answer) if not docs else answer
