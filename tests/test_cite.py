@@ -195,3 +195,16 @@ def test_a_number_in_brackets_at_the_end_of_a_sentence_is_a_citation() -> None:
     assert kept.answer == "KFOR has 3,700 troops (9)." and not kept.any_supported
     inner = verify_answer("KFOR (2) has 3,700 troops [2].", DOCS)
     assert "(2)" in inner.answer
+
+
+def test_talk_about_the_passages_is_not_a_claim() -> None:
+    out = verify_answer("KFOR has 3,700 troops, according to the passage [2].", DOCS)
+    assert out.answer == "KFOR has 3,700 troops [2]." and out.any_supported
+    out = verify_answer("As mentioned in passage 2, KFOR has 3,700 troops [2].", DOCS)
+    assert out.answer == "KFOR has 3,700 troops [2]." and out.any_supported
+    two = "KFOR has 3,700 troops [2]. Based on the article, Kosovo proclaimed independence in 2008."
+    assert verify_answer(two, DOCS).answer == (
+        "KFOR has 3,700 troops [2]. Kosovo proclaimed independence in 2008 [3]."
+    )
+    # the words in a claim's own right stay: "based on the article's figures" is not a reference
+    assert "based on" in verify_answer("Fees are based on the articles of 2008 [3].", DOCS).answer

@@ -194,6 +194,15 @@ def _claims(answer: str) -> list[tuple[int, int]]:
 
 
 MARKER_LIST = re.compile(r"\]\s*(?:,|and)\s*\[")
+# "..., according to the passage [1]." / "as mentioned in passage 2": talk about the prompt, not
+# a claim; its words ("passage") are in no passage and would sink a right answer.
+_META = (
+    r"(?:according to|as (?:stated|mentioned|reported|given|described) in|based on)"
+    r"\s+(?:the\s+)?(?:(?:given|provided|numbered)\s+)?(?:passages?|articles?|texts?)"
+    r"(?:\s+\d{1,2})?"
+)
+META_LEAD = re.compile(rf"(?:^|(?<=[.!?]\s))\s*{_META},\s*(\w)", re.I)
+META_TRAIL = re.compile(rf",?\s*{_META}(?=\s*(?:\[\d|[.!?]|$))", re.I)
 # "... in Las Vegas (3)." / "(Passage 2)": a small model's way of citing, read as a marker.
 PAREN_MARKER = re.compile(r"\s*\((?:passages?\s*)?(\d{1,2})\)(?=\s*[.!?]?\s*$|\s*[.!?]\s)", re.I)
 _PRONOUN_SPEAKS = re.compile(r"^\s*(?:He|She|They)\s+(?=(?:also\s+|further\s+)?[a-z]+ed\b|said\b)")
@@ -226,6 +235,7 @@ def verify_answer(
     answer that obeyed an article is not shown.
     """
     answer = MARKER_LIST.sub("][", answer)  # "[1], [2]" -> "[1][2]": one run of markers
+    answer = META_TRAIL.sub("", META_LEAD.sub(lambda m: m.group(1).upper(), answer))
     answer = PAREN_MARKER.sub(
         lambda m: f" [{m.group(1)}]" if 0 < int(m.group(1)) <= len(docs) else m.group(0), answer
     )
