@@ -722,6 +722,36 @@ def test_a_slot_is_held_until_the_answer_stops_even_if_the_client_left(tmp_path:
     assert asyncio.run(scenario()) == [True, False]
 
 
+def test_an_answer_still_running_when_the_server_loop_closes_ends_quietly(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from rag.api.service import Assistant
+    from rag.config import Settings
+
+    chain = _ScriptedChain([{"standalone_question": "q"}, {"final": {"answer": "a"}}], pause=0.3)
+    assistant = Assistant(Settings(data_dir=tmp_path, concurrency=1), chain=chain)
+    failures: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)
+    try:
+
+        async def scenario() -> None:
+            events = assistant.events({"input": "q"})
+            await events.__anext__()  # the answer thread is now mid-stream
+
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(scenario())
+        loop.close()  # shutdown while the model is still generating
+        worker = next(t for t in threading.enumerate() if t.name == "rag-api-answer")
+        worker.join(timeout=5)
+        assert not worker.is_alive()
+    finally:
+        threading.excepthook = previous
+    assert failures == []
+
+
 def test_the_chat_page_can_share_the_api_port(tmp_path: Path) -> None:
     """`rag api --ui`: the page at /ui with its own login, the API still behind its key."""
     pytest.importorskip("gradio")

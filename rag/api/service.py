@@ -132,8 +132,16 @@ class Assistant:
         events: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
 
+        def on_loop(callback: Any, *args: Any) -> None:
+            # At shutdown the server's loop may close while a model is still generating: the
+            # consumer is gone then, so there is nobody to tell (no "Event loop is closed").
+            try:
+                loop.call_soon_threadsafe(callback, *args)
+            except RuntimeError:
+                stop.set()
+
         def put(item: Any) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, item)
+            on_loop(events.put_nowait, item)
 
         def pump() -> None:
             try:
@@ -151,7 +159,7 @@ class Assistant:
                 put(exc)
             finally:
                 put(_DONE)
-                loop.call_soon_threadsafe(self.gate.release)
+                on_loop(self.gate.release)
 
         threading.Thread(target=pump, daemon=True, name="rag-api-answer").start()
         try:
