@@ -35,8 +35,10 @@ Usage:
     python benchmarks/reliability.py            # -> results/reliability.json
     python benchmarks/reliability.py --quick    # small sizes, 5 kills -> reliability_quick.json
     python benchmarks/reliability.py --embedder bundled   # the real embedder (slower)
-    python benchmarks/reliability.py --chroma-faults 20 --skip hostile,kill,questions
+    python benchmarks/reliability.py --chroma-faults 20 --skip hostile,kill,questions,load,injection
+                                  # -> results/reliability_chroma_faults.json
     python benchmarks/reliability.py --skip load   # without the load test (bench_load.py)
+    (a run without every section saves reliability_<its sections>.json, not reliability.json)
     python benchmarks/reliability.py --injection bundled --chroma-faults 0 \
         --skip hostile,kill,questions,load          # only the injection set, bundled model
 """
@@ -538,11 +540,10 @@ def main() -> None:
     result["rows"] = rows
     print()
     print(table(rows, ["check", "value"]))
-    sections = {"hostile", "kill_loop", "questions", "load", "chroma_faults"} & set(result)
-    # a run of only the chroma faults gets its own file: the full figures stay as they are
-    name = "reliability_chroma_faults" if sections == {"chroma_faults"} else "reliability"
-    if not sections:  # only the injection set: its own file too
-        name = "reliability_injection"
+    every = ("hostile", "kill_loop", "chroma_faults", "questions", "load", "injection")
+    sections = [s for s in every if s in result]
+    # a partial run gets a file named by its sections: the full run's figures stay as they are
+    name = "reliability" if len(sections) == len(every) else "_".join(["reliability", *sections])
     path = save(name, result, quick=q)
     print(f"saved {path}")
     problems = []
