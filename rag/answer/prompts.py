@@ -37,9 +37,10 @@ ANSWER_SYSTEM = (
 # One worked exchange before the real question (a fixed prefix, so llama.cpp's prompt cache
 # computes it once). It shows the answer taken from the passage that answers *this* question
 # next to a distractor (the winner, when the runner-up is asked) and where the marker goes.
-# Measured on the tune half of the dev set against an example sentence in the system prompt:
-# the model missed an answer it was shown 0.119 of the time instead of 0.169, and it stopped
-# copying the example sentence into answers.
+# Measured against an example sentence in the system prompt (same passages, bundled model,
+# verified answers): tune half 0.576 -> 0.644 correct, check half 0.480 -> 0.460 (one question
+# of 50), so no proven gain in correctness; it stays because the model no longer copies the
+# example sentence into its answers (the injection set's raw answers did).
 EXAMPLE_QUESTION = (
     "Passages:\n[1] Council vote (2021-03-02)\n<<<\nThe council elected Maria Lopez as mayor on "
     "Tuesday with 54% of the vote. Her rival, Tom Green, came second with 38%.\n>>>\n\n"
