@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["normalize", "split_sentences", "tokenize", "valid_text"]
+__all__ = ["markdown_literal", "normalize", "split_sentences", "tokenize", "valid_text"]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -21,6 +21,23 @@ def valid_text(text: str) -> str:
     such as a backslash-u D800 escape; tokenizers and the vector store only take valid Unicode.
     """
     return _SURROGATES.sub("\ufffd", text)
+
+
+# Control characters (terminal escapes, line breaks that would end a table row or start a block)
+# and bidi overrides; then every character Markdown or HTML gives a meaning to.
+_MD_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~:])")
+
+
+def markdown_literal(value: object) -> str:
+    """``value`` as inert Markdown text: it renders as the same characters, on one line.
+
+    For text from articles, suites and model answers in reports: no HTML, link, image, code
+    span, emphasis or table cell can come from it, and no control character reaches a file.
+    ``&`` becomes ``&amp;`` so no character reference is decoded either.
+    """
+    text = _MD_CONTROL.sub(" ", valid_text(str(value)))
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;"))
 
 
 _CLOSERS = "\"'”’»)]}"

@@ -356,6 +356,36 @@ def test_hostile_article_renders_as_text_and_runs_nothing(page: Any, tmp_path: P
     assert page.watch.dialogs == []
 
 
+def test_evaluation_report_with_hostile_text_runs_nothing(browser: Any, tmp_path: Path) -> None:
+    """report.md, rendered with raw HTML allowed, shows article/model text as text in Chromium."""
+    from tests.hostile_report import HOSTILE_TEXT, render_report, shown_text, write_hostile_report
+
+    html = render_report(write_hostile_report(tmp_path / "report"))
+    context = browser.new_context()
+    page = context.new_page()
+    watch = Watch(page)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    try:
+        page.set_content(f"<!doctype html><html><body>{html}</body></html>")
+        page.wait_for_timeout(300)
+        for link in page.locator("a").all():
+            assert (link.get_attribute("href") or "").startswith(("http://", "https://"))
+        assert page.locator("script").count() == 0
+        assert page.locator("[onerror], [onmouseover]").count() == 0
+        images = page.locator("img")
+        assert [images.nth(i).get_attribute("src") for i in range(images.count())] == ["report.png"]
+        for cell in page.locator("li").all():
+            cell.hover()
+        assert page.evaluate("window.__xss") is None
+        assert watch.dialogs == [] and watch.errors == []
+        assert not [url for url in requests if "evil.example" in url]
+        body = " ".join(page.locator("body").inner_text().split())
+        assert shown_text(HOSTILE_TEXT) in body
+    finally:
+        context.close()
+
+
 def test_upload_an_article_then_ask_about_it(
     page: Any, real_app: RunningApp, tmp_path: Path
 ) -> None:

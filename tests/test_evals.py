@@ -397,6 +397,50 @@ def test_write_report_and_table(tmp_path: Path) -> None:
     assert "article hit@5" in table and "1.000" in table and "NaN" not in table
 
 
+def test_report_md_shows_hostile_text_as_text(tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    from tests.hostile_report import HOSTILE_TEXT, render_report, shown_text, write_hostile_report
+
+    md = write_hostile_report(tmp_path / "out")
+    raw = md.read_text(encoding="utf-8")
+    assert "\x1b" not in raw
+    html = render_report(md)
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[tuple[str, dict[str, str | None]]] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append((tag, dict(attrs)))
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    parsed = Tags()
+    parsed.feed(html)
+    names = [tag for tag, _ in parsed.tags]
+    # the report's own markup only: headings, tables, list items, the settings block, the plot
+    assert set(names) <= {"h1", "h2", "p", "table", "thead", "tbody", "tr", "th", "td", "ul"} | {
+        "li",
+        "pre",
+        "code",
+        "img",
+    }
+    assert [attrs.get("src") for tag, attrs in parsed.tags if tag == "img"] == ["report.png"]
+    assert names.count("code") == 1  # the settings block; no code span from the text
+    assert not any(k.startswith("on") for _, attrs in parsed.tags for k in attrs)
+    text = " ".join("".join(parsed.text).split())
+    want = shown_text(HOSTILE_TEXT)
+    # the 3 questions are listed as retrieval misses and as wrong answers, q2 also as an error,
+    # with its error text after it each time: 3 + 3 + 1 questions, 3 errors
+    assert text.count(want) == 10, text[:400]
+    assert shown_text(HOSTILE_TEXT[:160]) in text  # answers are cut at 160 characters
+    assert "<i>suite</i>" in text and "[model](javascript:alert(1))" in text
+
+
 def test_compare_reports_deltas_and_flips(tmp_path: Path) -> None:
     old, new = fake_report(1.0, [1.0, 0.0]), fake_report(0.0, [1.0, 1.0])
     result = compare(old, new)

@@ -58,7 +58,7 @@ from rag.answer.cite import SUPPORT_THRESHOLD, best_quote, parse_markers, strip_
 from rag.evals.metrics import answer_correct, mean, same_article
 from rag.evals.speakers import REPORTING_VERBS, attributions, wrong_attributions
 from rag.evals.suites import Case, Suite
-from rag.text import split_sentences, tokenize
+from rag.text import markdown_literal, split_sentences, tokenize
 
 __all__ = [
     "REPORTING_VERBS",
@@ -411,7 +411,7 @@ def nuggets_markdown(report: Mapping[str, Any]) -> list[str]:
             continue
         out += [
             "",
-            f"### {name}: per question",
+            f"### {markdown_literal(name)}: per question",
             "",
             "| id | kind | recall | precision | sentences | wrong attr. | refused | missing |",
             "|---|---|---|---|---|---|---|---|",
@@ -420,10 +420,11 @@ def nuggets_markdown(report: Mapping[str, Any]) -> list[str]:
             o = q["overview"]
             wrong = o.get("wrong_attributions")
             out.append(
-                f"| `{q['id']}` | {_kinds(o)} | {_cell(o['nugget_recall'], 'r')} | "
+                f"| {markdown_literal(q['id'])} | {markdown_literal(_kinds(o))} | "
+                f"{_cell(o['nugget_recall'], 'r')} | "
                 f"{_cell(o.get('citation_precision'), 'p')} | {o.get('sentences', '')} | "
                 f"{'' if wrong is None else len(wrong)} | {'yes' if o['refused'] else ''} | "
-                + "; ".join(str(m) for m in o["missing"]).replace("|", "/")
+                + "; ".join(markdown_literal(m) for m in o["missing"])
                 + " |"
             )
     return out

@@ -11,6 +11,7 @@ from typing import Any
 from rag.evals.funnel import STAGES, funnel_markdown, funnel_text, plot_funnel, plot_refusals
 from rag.evals.metrics import HIT_KS
 from rag.evals.nuggets import nuggets_markdown, nuggets_text
+from rag.text import markdown_literal
 
 __all__ = ["compare", "format_compare", "format_table", "load_report", "write_report"]
 
@@ -96,12 +97,12 @@ def _split_note(report: Mapping[str, Any]) -> str:
 def _markdown(report: Mapping[str, Any]) -> str:
     systems, rows = _rows(report)
     out = [
-        f"# Evaluation: {report['suite']}",
+        f"# Evaluation: {markdown_literal(report['suite'])}",
         "",
         f"Mode: {report['mode']}{_split_note(report)}; created {report.get('created')}; "
-        f"{report.get('seconds')} s; model: {report.get('model') or 'n/a'}.",
+        f"{report.get('seconds')} s; model: {markdown_literal(report.get('model') or 'n/a')}.",
         "",
-        "| metric | " + " | ".join(systems) + " |",
+        "| metric | " + " | ".join(map(markdown_literal, systems)) + " |",
         "|---|" + "---|" * len(systems),
     ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -128,10 +129,12 @@ def _markdown(report: Mapping[str, Any]) -> str:
         ):
             if not items:
                 continue
-            out += [f"## {name}: {title} ({len(items)})", ""]
+            out += [f"## {markdown_literal(name)}: {title} ({len(items)})", ""]
+            # questions, answers and errors quote suites, articles and the model: inert text
             for q in items[:50]:
-                extra = q.get("error") or (q.get("answer") or "")[:160].replace("\n", " ")
-                out.append(f"- `{q['id']}` {q['question']}" + (f" — {extra}" if extra else ""))
+                extra = q.get("error") or (q.get("answer") or "")[:160]
+                line = f"- {markdown_literal(q['id'])}: {markdown_literal(q['question'])}"
+                out.append(line + (f" — {markdown_literal(extra)}" if extra else ""))
             out.append("")
     out.append("![plot](report.png)")
     return "\n".join(out) + "\n"
