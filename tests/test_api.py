@@ -468,7 +468,8 @@ def test_keys_are_required_when_set(seed_index: Path, tmp_path: Path) -> None:
         assert httpx.get(f"{server.root}/openapi.json", timeout=10).status_code == 200
     log = server.log_text()
     assert "key-one" not in log and "key-two" not in log and "Traceback" not in log
-    assert KFOR_Q not in log and "Passages:" not in log  # sizes are logged, not questions or prompts
+    # request sizes are logged, never questions or prompts
+    assert KFOR_Q not in log and "Passages:" not in log
 
 
 def test_model_backend_down_is_503_and_the_server_stays_up(

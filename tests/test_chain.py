@@ -106,6 +106,40 @@ def test_unsupported_answer_is_withheld(retriever: StaticRetriever) -> None:
     assert "1.8 million" not in out["answer"]
 
 
+@pytest.mark.parametrize(
+    ("question", "raw", "why"),
+    [
+        # every word is in a passage, and none answers what was asked
+        ("When did Kosovo proclaim independence?", "Kosovo proclaimed independence [3].", "date"),
+        ("How many KFOR troops are there?", "KFOR has troops in Kosovo [1].", "figure"),
+        ("Who did Stoltenberg meet in Brussels?", "Stoltenberg met in Brussels [2].", "repeats"),
+    ],
+)
+def test_a_supported_answer_that_does_not_answer_is_withheld(
+    retriever: StaticRetriever, question: str, raw: str, why: str
+) -> None:
+    out = build_chain(_settings(), llm=_fake(raw), retriever=retriever).invoke({"input": question})
+    assert out["refused"] is True and out["refusal_reason"] == "no_answer"
+    assert why in out["answer"] and out["citations"] == []
+    assert out["unsupported_answer"] == raw
+
+
+@pytest.mark.parametrize(
+    ("question", "raw"),
+    [
+        ("When did Kosovo proclaim independence?", "Kosovo proclaimed independence in 2008 [3]."),
+        ("How many KFOR troops are there?", "KFOR has 3,700 troops [1]."),
+        ("Who did Stoltenberg meet in Brussels?", "Stoltenberg met Vucic and Kurti [2]."),
+        ("Did Serbia recognize Kosovo's independence?", "Serbia does not recognize it [3]."),
+    ],
+)
+def test_an_answer_with_what_was_asked_is_kept(
+    retriever: StaticRetriever, question: str, raw: str
+) -> None:
+    out = build_chain(_settings(), llm=_fake(raw), retriever=retriever).invoke({"input": question})
+    assert out["refused"] is False, out["answer"]
+
+
 def test_stale_evidence_is_refused_before_calling_the_model(retriever: StaticRetriever) -> None:
     llm = _fake("should not be called")
     chain = build_chain(_settings(), llm=llm, retriever=retriever)

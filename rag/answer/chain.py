@@ -34,6 +34,7 @@ from langchain_core.runnables.utils import AddableDict
 from rag.answer.cite import verify_answer
 from rag.answer.evidence import assess_evidence, is_refusal_text
 from rag.answer.extractive import extractive_answer
+from rag.answer.fit import answer_gap
 from rag.answer.generate import answer_messages, generate, shown_passages
 from rag.answer.kinds import classify
 from rag.answer.prompts import CONDENSE_PROMPT, NOT_FOUND, answer_prompt
@@ -337,6 +338,23 @@ class RagChain(EventStreamRunnable):
                 evidence=ev,
                 verification=stats,
                 refusal_reason="unsupported",
+                unsupported_answer=raw,
+                shown_passages=shown,
+            )
+            return
+        gap = None if self.llm is None else answer_gap(standalone, verified.answer, kind)
+        if gap is not None:
+            reason = {
+                "no date": "The model's answer gives no date",
+                "no number": "The model's answer gives no figure",
+                "echo": "The model's answer only repeats the question",
+            }[gap] + ", so the passages do not seem to hold the answer; it is withheld."
+            yield final(
+                self._refusal(reason),
+                refused=True,
+                evidence=ev,
+                verification=stats,
+                refusal_reason="no_answer",
                 unsupported_answer=raw,
                 shown_passages=shown,
             )

@@ -26,10 +26,13 @@ __all__ = [
     "fold_events",
 ]
 
-RefusalReason = Literal["no_passages", "stale", "off_topic", "weak_match", "model", "unsupported"]
+RefusalReason = Literal[
+    "no_passages", "stale", "off_topic", "weak_match", "model", "unsupported", "no_answer"
+]
 """Why an answer was refused: nothing retrieved, evidence too old, passages off the topic, no
-sentence close enough (extractive), the model said the articles don't say, or no claim of the
-model's answer is supported by a passage."""
+sentence close enough (extractive), the model said the articles don't say, no claim of the
+model's answer is supported by a passage, or its supported answer does not answer the question
+(no date for "when", no figure for "how many", only the question's own words)."""
 
 
 class CitationDict(TypedDict):

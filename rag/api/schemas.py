@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.answer.result import RefusalReason
+
 __all__ = [
     "MODEL_ID",
     "ApiError",
@@ -40,8 +42,6 @@ __all__ = [
 
 MODEL_ID = "rag"
 """The one model name the API serves: the whole assistant (retrieval, citations, refusals)."""
-
-RefusalReason = Literal["no_passages", "stale", "off_topic", "weak_match", "model", "unsupported"]
 
 
 # --- errors ------------------------------------------------------------------------------

@@ -44,7 +44,16 @@ STAGES: list[tuple[str, str]] = [
     ("answer_in_raw", "(d) answer in the raw model answer"),
     ("correct", "(e) final answer correct"),
 ]
-REASONS = ("no_passages", "stale", "off_topic", "weak_match", "model", "unsupported", "unspecified")
+REASONS = (
+    "no_passages",
+    "stale",
+    "off_topic",
+    "weak_match",
+    "model",
+    "unsupported",
+    "no_answer",
+    "unspecified",
+)
 
 
 def passages_of(out: Mapping[str, Any]) -> list[dict[str, Any]]:
