@@ -187,6 +187,13 @@ class Settings(BaseSettings):
     min_dense: float = Field(
         0.35, ge=-1, le=1, description="...and its dense similarity is also below this."
     )
+    min_cited_coverage: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Withhold a model's fact answer when the passage it cites (with its title) "
+        "holds less than this share of the question's topic words.",
+    )
     extractive_min_score: float = Field(
         0.6,
         ge=0,

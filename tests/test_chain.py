@@ -140,6 +140,46 @@ def test_an_answer_with_what_was_asked_is_kept(
     assert out["refused"] is False, out["answer"]
 
 
+def test_an_answer_citing_a_passage_about_something_else_is_withheld() -> None:
+    """The answer's words are in the cited passage, but the passage is not about the question."""
+    docs = [
+        Document(
+            page_content=text,
+            metadata={
+                "chunk_id": f"a{i}#0",
+                "article_id": f"a{i}",
+                "title": title,
+                "published": "2024-01-15",
+                "dense_score": 0.5,
+                "start": 0,
+                "end": len(text),
+            },
+        )
+        for i, (title, text) in enumerate(
+            [
+                ("Tesla deliveries", "Tesla delivered a record number of cars, its report said."),
+                ("Oxfam report", "The report on billionaires names Tesla and Apple founders."),
+            ]
+        )
+    ]
+    question = "Which tech giant surpassed Apple last Friday as the most valuable listed company?"
+    raw = "Tesla surpassed Apple [2]."
+    chain = build_chain(_settings(), llm=_fake(raw), retriever=StaticRetriever(docs=docs, calls=[]))
+    out = chain.invoke({"input": question})
+    assert out["refused"] is True and out["refusal_reason"] == "no_answer", out["answer"]
+    assert "about something else" in out["answer"] and out["unsupported_answer"] == raw
+    # the same answer citing a passage about the question is kept
+    docs[
+        1
+    ].page_content = "Microsoft surpassed Apple on Friday as the most valuable listed tech giant."
+    chain = build_chain(
+        _settings(),
+        llm=_fake("Microsoft surpassed Apple [2]."),
+        retriever=StaticRetriever(docs=docs, calls=[]),
+    )
+    assert chain.invoke({"input": question})["refused"] is False
+
+
 def test_stale_evidence_is_refused_before_calling_the_model(retriever: StaticRetriever) -> None:
     llm = _fake("should not be called")
     chain = build_chain(_settings(), llm=llm, retriever=retriever)

@@ -32,7 +32,7 @@ from langchain_core.runnables.config import patch_config
 from langchain_core.runnables.utils import AddableDict
 
 from rag.answer.cite import verify_answer
-from rag.answer.evidence import assess_evidence, is_refusal_text
+from rag.answer.evidence import assess_evidence, is_refusal_text, topic_coverage
 from rag.answer.extractive import extractive_answer
 from rag.answer.fit import answer_gap
 from rag.answer.generate import answer_messages, generate, shown_passages
@@ -343,11 +343,18 @@ class RagChain(EventStreamRunnable):
             )
             return
         gap = None if self.llm is None else answer_gap(standalone, verified.answer, kind)
+        if gap is None and self.llm is not None and not qkind.broad:
+            # the citation check found the answer's words in a passage; is that passage about
+            # what was asked? ("Tesla surpassed Apple ..." citing an Oxfam wealth report)
+            cited = [c.doc for c in verified.citations if c.supported]
+            if cited and topic_coverage(qkind.topic, cited) < s.min_cited_coverage:
+                gap = "off subject"
         if gap is not None:
             reason = {
                 "no date": "The model's answer gives no date",
                 "no number": "The model's answer gives no figure",
                 "echo": "The model's answer only repeats the question",
+                "off subject": "The passage the model's answer cites is about something else",
             }[gap] + ", so the passages do not seem to hold the answer; it is withheld."
             yield final(
                 self._refusal(reason),

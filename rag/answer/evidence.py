@@ -14,7 +14,7 @@ from rag.answer.question import GENERIC_WORDS
 from rag.dates import to_date
 from rag.text import tokenize
 
-__all__ = ["Evidence", "assess_evidence", "is_refusal_text"]
+__all__ = ["Evidence", "assess_evidence", "is_refusal_text", "topic_coverage"]
 
 _REFUSAL = re.compile(
     r"(articles? (don'?t|do not|doesn'?t|does not) (say|mention|contain|specify|state)|"
@@ -48,16 +48,27 @@ class Evidence:
         }
 
 
+def topic_coverage(question: str, docs: Sequence[Document]) -> float:
+    """The largest share of ``question``'s topic words one passage (with its title) holds."""
+    topic = {t for t in tokenize(question) if t not in GENERIC_WORDS}
+    if not topic:
+        return 0.0
+    return max(
+        (
+            len(topic & set(tokenize(f"{d.metadata.get('title', '')} {d.page_content}")))
+            / len(topic)
+            for d in docs
+        ),
+        default=0.0,
+    )
+
+
 def assess_evidence(question: str, docs: Sequence[Document], today: date | None) -> Evidence:
     """Measure the evidence the passages give for ``question`` (see :class:`Evidence`)."""
-    topic = {t for t in tokenize(question) if t not in GENERIC_WORDS}
-    coverage = 0.0
+    coverage = topic_coverage(question, docs)
     dense = 0.0
     newest: date | None = None
     for doc in docs:
-        have = set(tokenize(f"{doc.metadata.get('title', '')} {doc.page_content}"))
-        if topic:
-            coverage = max(coverage, len(topic & have) / len(topic))
         score = doc.metadata.get("dense_score")
         if isinstance(score, int | float):
             dense = max(dense, float(score))
