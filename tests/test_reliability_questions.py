@@ -1,4 +1,4 @@
-"""Question fuzz for the library and the CLI: a clear message or a normal answer, never a
+"""Question fuzz for the library, the CLI and the page: a clear message or a normal answer, never a
 traceback; terminal escape sequences from articles never reach the terminal.
 
 Model-free: the keyword embedder and extractive answers.
@@ -169,6 +169,38 @@ def test_any_question_and_history_get_an_answer_or_an_input_error(
     chain: RagChain, question: str, history: list[Any]
 ) -> None:
     ask(chain, {"input": question, "chat_history": history})
+
+
+# every question text of PAYLOADS, as someone could type or paste it into the page
+PAGE_QUESTIONS = [
+    p["input"] for p, _ in PAYLOADS if isinstance(p, dict) and isinstance(p.get("input"), str)
+]
+
+
+def test_page_gives_an_answer_or_a_clear_message(chain: RagChain, data_dir: Path) -> None:
+    """The chat page's handler, with the real chain: every question ends in an answer, a
+    refusal or the error's own one-line message; never an unexpected exception."""
+    ui = pytest.importorskip("rag.ui.app")
+    handlers = ui.ChatHandlers(Settings(data_dir=data_dir, llm="extractive"), chain)
+    from rag.ui.turns import new_turn
+
+    earlier = new_turn("Earlier \x1b[2J question about KFOR?")
+    earlier.update(answer="Earlier \ud800 answer [1].", pending=False)
+    turns: list[dict[str, Any]] = [earlier]
+    for question in PAGE_QUESTIONS:
+        steps = list(handlers.respond(question, turns))
+        if not question.strip():
+            assert len(steps) == 1  # nothing to ask: the page stays as it is
+            continue
+        chat, new_turns, sources, _box = steps[-1]
+        turn = new_turns[-1]
+        assert turn["pending"] is False
+        error = turn.get("error")
+        assert not (error or "").startswith("Something went wrong"), (question[:40], error)
+        assert turn.get("answer") or error, question[:40]
+        assert isinstance(chat, list) and isinstance(sources, str)
+        assert "Traceback" not in sources and "Traceback" not in str(chat[-1]["content"])
+        assert "\x1b" not in sources and "\x1b" not in str(chat[-1]["content"])
 
 
 def test_valid_text_replaces_only_lone_surrogates() -> None:
