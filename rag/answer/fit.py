@@ -5,7 +5,8 @@ answer says nothing the question did not already say ("Agreements were made at T
 meeting in Brussels [1]." for "What was agreed at Thursday's meeting in Brussels?"), or that a
 "when" answer names no time and a "how many" answer no number ("KFOR was first deployed in
 Kosovo [1]."). The small model writes such sentences when its passages do not hold the answer,
-so they are withheld like an unsupported answer (``rag.answer.chain``).
+so they are withheld like an unsupported answer (``rag.answer.chain``, which also withholds a
+fact answer whose cited passage holds little of the question's topic: ``MIN_CITED_COVERAGE``).
 """
 
 from __future__ import annotations

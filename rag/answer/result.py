@@ -32,7 +32,8 @@ RefusalReason = Literal[
 """Why an answer was refused: nothing retrieved, evidence too old, passages off the topic, no
 sentence close enough (extractive), the model said the articles don't say, no claim of the
 model's answer is supported by a passage, or its supported answer does not answer the question
-(no date for "when", no figure for "how many", only the question's own words)."""
+(no date for "when", no figure for "how many", only the question's own words, or a cited
+passage about something else)."""
 
 
 class CitationDict(TypedDict):
