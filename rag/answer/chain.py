@@ -32,9 +32,9 @@ from langchain_core.runnables.config import patch_config
 from langchain_core.runnables.utils import AddableDict
 
 from rag.answer.cite import verify_answer
-from rag.answer.evidence import assess_evidence, is_refusal_text, topic_coverage
+from rag.answer.evidence import assess_evidence, is_refusal_text
 from rag.answer.extractive import extractive_answer
-from rag.answer.fit import answer_gap
+from rag.answer.fit import GAP_MESSAGES, answer_gap
 from rag.answer.generate import answer_messages, generate, shown_passages
 from rag.answer.kinds import classify
 from rag.answer.prompts import CONDENSE_PROMPT, NOT_FOUND, answer_prompt
@@ -330,38 +330,34 @@ class RagChain(EventStreamRunnable):
                 shown_passages=shown,
             )
             return
+        withheld = None
         if not verified.any_supported:
-            reason = "The model's answer was not supported by any passage, so it is withheld."
-            yield final(
-                self._refusal(reason),
-                refused=True,
-                evidence=ev,
-                verification=stats,
-                refusal_reason="unsupported",
-                unsupported_answer=raw,
-                shown_passages=shown,
+            withheld = (
+                "unsupported",
+                "The model's answer was not supported by any passage, so it is withheld.",
             )
-            return
-        gap = None if self.llm is None else answer_gap(standalone, verified.answer, kind)
-        if gap is None and self.llm is not None and not qkind.broad:
-            # the citation check found the answer's words in a passage; is that passage about
-            # what was asked? ("Tesla surpassed Apple ..." citing an Oxfam wealth report)
-            cited = [c.doc for c in verified.citations if c.supported]
-            if cited and topic_coverage(qkind.topic, cited) < s.min_cited_coverage:
-                gap = "off subject"
-        if gap is not None:
-            reason = {
-                "no date": "The model's answer gives no date",
-                "no number": "The model's answer gives no figure",
-                "echo": "The model's answer only repeats the question",
-                "off subject": "The passage the model's answer cites is about something else",
-            }[gap] + ", so the passages do not seem to hold the answer; it is withheld."
+        elif self.llm is not None:
+            gap = answer_gap(
+                standalone,
+                verified.answer,
+                kind,
+                cited=[c.doc for c in verified.citations if c.supported],
+                topic=qkind.topic,
+                min_cited_coverage=s.min_cited_coverage,
+            )
+            if gap is not None:
+                withheld = (
+                    "no_answer",
+                    f"{GAP_MESSAGES[gap]}, so the passages do not seem to hold the answer; "
+                    "it is withheld.",
+                )
+        if withheld is not None:
             yield final(
-                self._refusal(reason),
+                self._refusal(withheld[1]),
                 refused=True,
                 evidence=ev,
                 verification=stats,
-                refusal_reason="no_answer",
+                refusal_reason=withheld[0],
                 unsupported_answer=raw,
                 shown_passages=shown,
             )

@@ -12,12 +12,24 @@ fact answer whose cited passage holds little of the question's topic: ``MIN_CITE
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from langchain_core.documents import Document
 
 from rag.answer.cite import strip_markers
+from rag.answer.evidence import topic_coverage
 from rag.answer.question import GENERIC_WORDS
 from rag.text import tokenize
 
-__all__ = ["answer_gap"]
+__all__ = ["GAP_MESSAGES", "answer_gap"]
+
+# Why an answer is withheld, by the gap answer_gap found.
+GAP_MESSAGES = {
+    "no date": "The model's answer gives no date",
+    "no number": "The model's answer gives no figure",
+    "echo": "The model's answer only repeats the question",
+    "off subject": "The passage the model's answer cites is about something else",
+}
 
 # Questions whose answer may repeat the question's own words: a choice ("A or B?") and
 # yes/no questions ("Did X win?").
@@ -80,13 +92,22 @@ def _adds_something(answer: str, question: str) -> bool:
     return False
 
 
-def answer_gap(question: str, answer: str, kind: str) -> str | None:
-    """Why ``answer`` does not answer ``question`` by its form, or None when it may.
+def answer_gap(
+    question: str,
+    answer: str,
+    kind: str,
+    cited: Sequence[Document] = (),
+    topic: str | None = None,
+    min_cited_coverage: float = 0.0,
+) -> str | None:
+    """Why ``answer`` does not answer ``question``, or None when it may.
 
     Returns ``"no date"`` (a "when" question answered without a time), ``"no number"`` ("how
-    many" without a figure) or ``"echo"`` (no word that the question does not already have).
-    Only for fact-like kinds (``fact``, ``when``, ``list``); broad answers are judged per
-    sentence by verification.
+    many" without a figure), ``"echo"`` (no word that the question does not already have) or
+    ``"off subject"`` (the ``cited`` passages hold less than ``min_cited_coverage`` of the
+    ``topic`` words: the citation check found the answer's words in a passage that is about
+    something else). Only for fact-like kinds (``fact``, ``when``, ``list``; the cited-passage
+    check for ``fact`` and ``when``); broad answers are judged per sentence by verification.
     """
     if kind not in ("fact", "when", "list"):
         return None
@@ -95,8 +116,10 @@ def answer_gap(question: str, answer: str, kind: str) -> str | None:
         return "no date"
     if _WANTS_NUMBER.search(question) and not _NUMBER.search(text):
         return "no number"
-    if _CHOICE.search(question) or _YES_NO.search(question):
-        return None
-    if not _adds_something(text, question):
+    if not (_CHOICE.search(question) or _YES_NO.search(question)) and not _adds_something(
+        text, question
+    ):
         return "echo"
+    if kind != "list" and cited and topic_coverage(topic or question, cited) < min_cited_coverage:
+        return "off subject"
     return None
