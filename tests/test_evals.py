@@ -535,6 +535,10 @@ def test_realtimeqa_retrieval_floor(realtimeqa: Path, tmp_path: Path) -> None:
         ("It was Norway, Sweden and Finland [1].", "Finland, Sweden and Norway"),
         ("Beatles", "The Beatles"),
         ("KFOR has 3700 troops", "3,700"),
+        ("Donald Trump won by a record margin [1].", "Former President Donald Trump"),
+        ("Alejandro Mayorkas faces impeachment", "Homeland Security Secretary Alejandro Mayorkas"),
+        ("Antony Blinken flew to Cairo", "Secretary of State Antony Blinken"),
+        ("Book during the winter [2].", "In the winter"),
     ],
 )
 def test_lenient_matcher_accepts(answer: str, acceptable: str) -> None:
@@ -555,6 +559,10 @@ def test_lenient_matcher_accepts(answer: str, acceptable: str) -> None:
         ),
         ("About 300 people", "3"),
         ("The Hague", "The Beatles"),
+        ("William", "Prince William"),  # a one-word name keeps its title
+        ("Trump", "Former President Donald Trump"),
+        ("The Heights", "In the Heights"),  # a title keeps its preposition
+        ("Joe Biden won", "Former President Donald Trump"),
     ],
 )
 def test_lenient_matcher_rejects(answer: str, acceptable: str) -> None:

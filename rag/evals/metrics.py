@@ -35,6 +35,17 @@ _POSSESSIVE = re.compile(r"(?<=\w)'s(?=\s|$)")
 # (normalising drops the commas). "3,700" has no space after its comma and is not split.
 _LIST_SEP = re.compile(r"\s*[,;]\s+(?:(?:and|&)\s+)?|\s+(?:and|&)\s+", re.IGNORECASE)
 _ARTICLE = re.compile(r"^(?:the|a|an) (?=\S)")
+# A reference answer's leading preposition is optional ("In the winter" ~ "during the winter").
+_PREPOSITION = re.compile(r"^(?:in|on|at|during) (?=\S)", re.IGNORECASE)
+# A person's office before their name ("Former President Donald Trump", "Homeland Security
+# Secretary Alejandro Mayorkas"): the name alone is accepted when it has at least two words.
+_OFFICE = re.compile(
+    r"^.*\b(?:President|Secretary|Minister|Chancellor|Governor|Gov\.|Senator|Sen\.|"
+    r"Representative|Rep\.|Mayor|Speaker|Leader|Director|Chief|CEO|Chair(?:man|woman)?|"
+    r"Judge|Justice|General|Gen\.|Ambassador|Commissioner|Attorney|Dr\.|Coach|Pope|"
+    r"King|Queen|Prince|Princess)\s+(?:of\s+(?:the\s+)?[A-Z][\w.-]*\s+)?(?=[A-Z])"
+)
+_NAME_WORDS = re.compile(r"^(?:[A-Z][\w.'’-]*\s+)+[A-Z][\w.'’-]*$")
 _LIST_SLACK = 4  # extra words allowed between the items of a listed answer, per gap
 
 HIT_KS = (1, 3, 5, 10)
@@ -124,6 +135,24 @@ def _needle(text: str) -> str:
     return _ARTICLE.sub("", normalize_answer(text))
 
 
+def _variants(acceptable: str) -> list[str]:
+    """``acceptable`` and the shorter forms that mean the same answer.
+
+    Without a leading preposition when the rest is no name or title ("In the winter" -> "the
+    winter", "In the Heights" stays), and a person's name
+    without the office before it ("Former President Donald Trump" -> "Donald Trump") when the
+    name has two words or more ("Prince William" keeps its title).
+    """
+    out = [acceptable]
+    bare = _PREPOSITION.sub("", acceptable.strip(), count=1)
+    if bare != acceptable.strip() and bare.strip() and bare.islower():
+        out.append(bare)
+    name = _OFFICE.sub("", acceptable.strip(), count=1)
+    if name != acceptable.strip() and _NAME_WORDS.match(name):
+        out.append(name)
+    return out
+
+
 def _contains(haystack: str, needle: str) -> bool:
     needle = _needle(needle)
     if not needle:
@@ -169,12 +198,14 @@ def _contains_list(haystack: str, items: Sequence[Sequence[str]]) -> bool:
 def answer_correct(answer: str, acceptable: Sequence[str]) -> bool:
     """Lenient correctness: some acceptable answer occurs (normalised, on word boundaries).
 
-    Possessives and "&"/"and" are normalised away, a leading article of the acceptable answer
-    is optional, and a listed answer ("Finland and Sweden") matches its items in any order
-    when they occur close together ("Sweden and Finland").
+    Possessives and "&"/"and" are normalised away, a leading article or preposition of the
+    acceptable answer is optional, so is a person's office before a name of two words or more
+    ("Donald Trump" for "Former President Donald Trump"), and a listed answer ("Finland and
+    Sweden") matches its items in any order when they occur close together ("Sweden and
+    Finland").
     """
     for ref in acceptable:
-        if _contains(answer, ref):
+        if any(_contains(answer, form) for form in _variants(ref)):
             return True
         items = _list_items(ref)
         if items and _contains_list(answer, items):
