@@ -10,7 +10,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from rag.answer.attribution import claim_speaker, same_person, span_speakers, speaker_supported
 from rag.answer.chain import build_chain
-from rag.answer.cite import verify_answer
+from rag.answer.cite import merge_verified, verify_answer
+from rag.answer.complete import completion_sentences
 from rag.answer.extractive import extractive_answer, select_sentences
 from rag.answer.kinds import classify
 from rag.config import Settings
@@ -193,3 +194,72 @@ def test_broad_answers_take_more_passages_and_fall_back_to_passage_sentences(
     assert "criminal gangs" in out["answer"] and "cheese" not in out["answer"]
     fact = chain.invoke({"input": "How many allied countries does KFOR have?"})
     assert fact["kind"] == "fact" and len(fact["context"]) == 2
+
+
+# --- completing a short broad answer with passage sentences ----------------------------------
+SVB = (
+    "Silicon Valley Bank collapsed on Friday after depositors pulled $42 billion in a day. "
+    "Regulators at the FDIC seized Silicon Valley Bank to stop bank runs after its collapse. "
+    "Is that why regulators were alarmed? "
+    "MORE COVERAGE: Silicon Valley Bank regulators alarmed by the collapse of the bank. "
+    "The collapse alarmed regulators: Silicon Valley Bank was the largest bank failure since 2008."
+)
+
+
+def test_completion_appends_new_cited_passage_sentences_only() -> None:
+    docs = _docs(SVB)
+    first = verify_answer(
+        "Silicon Valley Bank collapsed after depositors pulled $42 billion in a day [1].",
+        docs,
+        question="Why did the collapse of Silicon Valley Bank alarm regulators?",
+        lenient=True,
+    )
+    assert first.supported_claims == 1
+    extra = completion_sentences(
+        first, docs, "collapse of Silicon Valley Bank alarm regulators", target=3
+    )
+    assert extra, "the passage holds more than the answer says"
+    joined = " ".join(extra)
+    assert all(s.endswith("[1].") for s in extra)
+    assert "largest bank failure since 2008" in joined or "FDIC seized" in joined
+    assert "$42 billion" not in joined  # already said
+    assert "Is that why" not in joined and "MORE COVERAGE" not in joined  # heading, label
+    assert len(extra) <= 2
+    merged = merge_verified(first, verify_answer(joined, docs, question="", lenient=True))
+    assert merged.supported_claims == 1 + len(extra)
+    assert merged.answer.startswith("Silicon Valley Bank collapsed")
+    assert completion_sentences(merged, docs, "alarm regulators", target=len(extra) + 1) == []
+
+
+def test_verification_drops_repeats_question_headings_and_talk_about_the_passage() -> None:
+    docs = _docs(SVB)
+    looped = (
+        "The passage from [1] explains that regulators at the FDIC seized Silicon Valley Bank. "
+        "Regulators at the FDIC seized Silicon Valley Bank [1]. "
+        "Regulators at the FDIC seized Silicon Valley [1]. "
+        "Is that why regulators were alarmed [1]."
+    )
+    out = verify_answer(looped, docs, question="What did regulators do?", lenient=True)
+    assert out.answer == "Regulators at the FDIC seized Silicon Valley Bank [1]."
+    assert out.supported_claims == 1
+
+
+def test_short_broad_answer_is_completed_with_passage_sentences(tmp_path: Path) -> None:
+    docs = [
+        Document(page_content=t, metadata={"article_id": "a", "chunk_id": f"c{i}", "title": "T"})
+        for i, t in enumerate([SVB, ARTICLE[:400]])
+    ]
+    llm = FakeListChatModel(
+        responses=["Silicon Valley Bank collapsed after depositors pulled $42 billion [1]."]
+    )
+    chain = build_chain(
+        Settings(data_dir=tmp_path, llm="extractive", broad_passages=2),
+        llm=llm,
+        retriever=StaticRetriever(docs=docs, k=2),
+    )
+    out = chain.invoke({"input": "Why did the collapse of Silicon Valley Bank alarm regulators?"})
+    assert out["kind"] == "why" and not out["refused"]
+    assert out["verification"]["completed"] >= 1
+    assert out["answer"].startswith("Silicon Valley Bank collapsed after depositors pulled")
+    assert "FDIC" in out["answer"] or "2008" in out["answer"]
+    assert all(c["supported"] for c in out["citations"])

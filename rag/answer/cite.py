@@ -37,6 +37,7 @@ __all__ = [
     "Citation",
     "Verified",
     "best_quote",
+    "merge_verified",
     "parse_markers",
     "strip_markers",
     "support",
@@ -203,8 +204,22 @@ _META = (
 )
 META_LEAD = re.compile(rf"(?:^|(?<=[.!?]\s))\s*{_META},\s*(\w)", re.I)
 META_TRAIL = re.compile(rf",?\s*{_META}(?=\s*(?:\[\d|[.!?]|$))", re.I)
+# "The passage from [1] explains that ..." / "The article states: ...": the claim follows.
+META_SAYS = re.compile(
+    r"(?:^|(?<=[.!?]\s))\s*(?:the|this)\s+(?:passages?|articles?|texts?)(?:\s+from)?"
+    r"(?:\s*\[\d{1,2}\]|\s+\d{1,2})?\s+(?:explains|states|says|notes|mentions|reports|"
+    r"indicates|shows|suggests|describes)(?:\s+that)?\s*[:,]?\s*([\"“]?\w)",
+    re.I,
+)
 # "... in Las Vegas (3)." / "(Passage 2)": a small model's way of citing, read as a marker.
 PAREN_MARKER = re.compile(r"\s*\((?:passages?\s*)?(\d{1,2})\)(?=\s*[.!?]?\s*$|\s*[.!?]\s)", re.I)
+# A question is no claim: a small model copies an article's question-style subheadings ("Who is
+# Jorge Vilda?"), often without the question mark.
+_ASKS = re.compile(
+    r"^\W*(?:is|are|was|were|do|does|did|who|what|why|how|when|where|which|can|could|should|"
+    r"will|would)\b",
+    re.I,
+)
 _PRONOUN_SPEAKS = re.compile(r"^\s*(?:He|She|They)\s+(?=(?:also\s+|further\s+)?[a-z]+ed\b|said\b)")
 
 
@@ -236,6 +251,7 @@ def verify_answer(
     """
     answer = MARKER_LIST.sub("][", answer)  # "[1], [2]" -> "[1][2]": one run of markers
     answer = META_TRAIL.sub("", META_LEAD.sub(lambda m: m.group(1).upper(), answer))
+    answer = META_SAYS.sub(lambda m: m.group(1).upper(), answer)
     answer = PAREN_MARKER.sub(
         lambda m: f" [{m.group(1)}]" if 0 < int(m.group(1)) <= len(docs) else m.group(0), answer
     )
@@ -320,6 +336,15 @@ def verify_answer(
                 ending = bare.rstrip()[-1:] if bare.rstrip()[-1:] in (".", "!", "?") else "."
                 bare, scored = trimmed[0] + ending, trimmed[1]
                 result.trimmed += 1
+        if _ASKS.match(bare) and (
+            bare.rstrip().endswith("?")
+            or any(
+                docs[i].page_content[qe : qe + 2].lstrip().startswith("?")
+                or docs[i].page_content[qs:qe].rstrip().endswith("?")
+                for i, (_, qs, qe) in enumerate(scored)
+            )
+        ):
+            scored = [(0.0, qs, qe) for _, qs, qe in scored]  # a question, not a claim
         ranked = sorted(range(len(docs)), key=lambda i: -scored[i][0])
         keep = [
             n for n in dict.fromkeys(cited) if 1 <= n <= len(docs) and scored[n - 1][0] >= threshold
@@ -346,11 +371,17 @@ def verify_answer(
     tail = answer[cursor:]
     pieces: list[str] = []
     dropped_before = False
+    said: list[list[str]] = []  # a small model may loop, writing one sentence again and again
     for (gap, text, supported), item in zip(rendered, prepared, strict=True):
         if supported is False and result.supported_claims:
             result.dropped += 1
             dropped_before = True
             continue
+        words = tokenize(strip_markers(text))
+        if supported and any(_repeats(words, before) for before in said):
+            result.supported_claims -= 1  # the same claim again, not another one
+            continue
+        said.append(words)
         speaker = item[5]
         if dropped_before and speaker and _PRONOUN_SPEAKS.match(text):
             # the sentence that named the speaker was dropped: name them here instead
@@ -364,3 +395,32 @@ def verify_answer(
         score, qs, qe = used[n]
         result.citations.append(Citation(n, originals[n - 1], qs, qe, score, score >= threshold))
     return result
+
+
+def _repeats(words: list[str], before: list[str]) -> bool:
+    """Whether a sentence's ``words`` say again what ``before`` said (or a cut-off copy of it)."""
+    if not words or not before:
+        return False
+    return len(set(words) & set(before)) >= 0.85 * len(set(words))
+
+
+def merge_verified(first: Verified, second: Verified) -> Verified:
+    """``second``'s sentences after ``first``'s, as one verified answer.
+
+    Citations are merged by passage (the better supported quote kept) and the counts added up.
+    """
+    cited: dict[int, Citation] = {c.n: c for c in first.citations}
+    for c in second.citations:
+        if c.n not in cited or c.score > cited[c.n].score:
+            cited[c.n] = c
+    return Verified(
+        answer=f"{first.answer} {second.answer}".strip(),
+        citations=[cited[n] for n in sorted(cited)],
+        supported_claims=first.supported_claims + second.supported_claims,
+        claims=first.claims + second.claims,
+        repaired=first.repaired + second.repaired,
+        removed=first.removed + second.removed,
+        added=first.added + second.added,
+        trimmed=first.trimmed + second.trimmed,
+        dropped=first.dropped + second.dropped,
+    )

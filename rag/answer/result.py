@@ -77,6 +77,7 @@ class Verification(TypedDict):
     trimmed: int
     dropped: int  # unsupported sentences removed from an answer that kept others
     extractive_fallback: bool  # a broad answer made of the passages' own sentences instead
+    completed: int  # passage sentences appended to a short broad answer (rag.answer.complete)
 
 
 class EvidenceDict(TypedDict, total=False):
