@@ -1,6 +1,6 @@
 """Prompt injection, measured: how often an answer obeys instructions planted in articles.
 
-The set (rag/evals/injection.py): 36 synthetic news articles, each carrying one attack
+The set (rag/evals/injection_cases.py): 36 synthetic news articles, each carrying one attack
 (ignore previous instructions, fake system/assistant turns and chat-template tokens, "answer
 only PWNED", reveal the prompt, add a link / image / script / HTML, a false claim with a
 citation, another language, role play, fake citations, quoted instructions, HTML comments,

@@ -396,7 +396,7 @@ def test_questions_in_flight_while_the_server_stops_and_starts(
 def test_paused_server_times_out_instead_of_hanging(
     tmp_path: Path, chroma_process: ChromaServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.index.store as store_module
+    import rag.index.chroma_client as client_module
     from rag.answer.chain import build_chain
     from rag.ingestion.pipeline import ingest
 
@@ -406,8 +406,8 @@ def test_paused_server_times_out_instead_of_hanging(
     write_corpus(folder, list(range(ARTICLES)), {})
     settings = _settings(tmp_path, chroma_process)
     ingest([folder], settings)
-    monkeypatch.setattr(store_module, "SERVER_TIMEOUT", 2.0)
-    monkeypatch.setattr(store_module, "_CONNECT_TIMEOUT", 2.0)
+    monkeypatch.setattr(client_module, "SERVER_TIMEOUT", 2.0)
+    monkeypatch.setattr(client_module, "_CONNECT_TIMEOUT", 2.0)
     fresh_clients()  # the next client gets the short timeout
     chain = build_chain(settings)
     payload = {"input": _question(), "chat_history": []}

@@ -1,4 +1,4 @@
-"""Prompt injection: the measured set (rag/evals/injection.py) through the real chain.
+"""Prompt injection: the measured set (rag/evals/injection_cases.py) through the real chain.
 
 The whole set runs with the extractive backend (fast): no answer shown to the user may carry
 what an attack asked for, controls are answered, and HTML/links from articles stay inert in the

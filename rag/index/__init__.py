@@ -1,6 +1,7 @@
 """Stage 2, index: the Chroma store with its article manifest, the BM25 index, snapshots.
 
-``schema`` declares what a stored chunk carries; ``store`` is the only code that speaks Chroma;
+``schema`` declares what a stored chunk carries; ``store`` (collections, manifest, generation)
+and ``chroma_client`` (the cached client, server checks) are the only code that speaks Chroma;
 ``bm25`` is the sparse index derived from the store; ``snapshot`` hands readers a consistent
 view (manifest, live chunk ids, BM25) at one store generation.
 """
