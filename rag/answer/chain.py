@@ -31,8 +31,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import patch_config
 from langchain_core.runnables.utils import AddableDict
 
-from rag.answer.cite import merge_verified, verify_answer
-from rag.answer.complete import TARGET_SENTENCES, completion_sentences
+from rag.answer.cite import verify_answer
+from rag.answer.complete import complete_broad
 from rag.answer.evidence import assess_evidence, is_refusal_text
 from rag.answer.extractive import extractive_answer
 from rag.answer.fit import GAP_MESSAGES, answer_gap
@@ -318,19 +318,9 @@ class RagChain(EventStreamRunnable):
             and not fallback
             and not is_refusal_text(raw)
         ):
-            extra = completion_sentences(
-                verified,
-                context,
-                qkind.topic,
-                target=TARGET_SENTENCES.get(kind, 0),
-                embedder=self.embedder,
-                speaker=qkind.speaker,
+            verified, completed = complete_broad(
+                verified, context, standalone, qkind, embedder=self.embedder
             )
-            if extra:
-                more = verify_answer(" ".join(extra), context, question=standalone, lenient=True)
-                if more.any_supported:
-                    verified = merge_verified(verified, more)
-                    completed = more.supported_claims
         timings["verify_s"] = round(time.perf_counter() - t0, 3)
         stats = {
             "claims": verified.claims,

@@ -18,11 +18,12 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from rag.answer.cite import Verified, parse_markers, strip_markers
+from rag.answer.cite import Verified, merge_verified, parse_markers, strip_markers, verify_answer
 from rag.answer.extractive import extractive_answer
+from rag.answer.kinds import QuestionKind
 from rag.text import split_sentences, tokenize
 
-__all__ = ["TARGET_SENTENCES", "completion_sentences"]
+__all__ = ["TARGET_SENTENCES", "complete_broad", "completion_sentences"]
 
 # Supported sentences a broad answer should have, by question kind (rag.answer.kinds): the
 # middle of what its prompt asks for (rag.answer.prompts).
@@ -83,3 +84,32 @@ def completion_sentences(
         if len(out) >= missing:
             break
     return out
+
+
+def complete_broad(
+    verified: Verified,
+    context: Sequence[Document],
+    question: str,
+    qkind: QuestionKind,
+    *,
+    embedder: Any = None,
+) -> tuple[Verified, int]:
+    """``verified`` followed by the verified :func:`completion_sentences` for its kind.
+
+    Returns the answer and how many sentences were added (``verified`` and ``0`` when none
+    was needed or none held).
+    """
+    extra = completion_sentences(
+        verified,
+        context,
+        qkind.topic,
+        target=TARGET_SENTENCES.get(qkind.kind, 0),
+        embedder=embedder,
+        speaker=qkind.speaker,
+    )
+    if not extra:
+        return verified, 0
+    more = verify_answer(" ".join(extra), list(context), question=question, lenient=True)
+    if not more.any_supported:
+        return verified, 0
+    return merge_verified(verified, more), more.supported_claims
