@@ -263,3 +263,18 @@ def test_short_broad_answer_is_completed_with_passage_sentences(tmp_path: Path) 
     assert out["answer"].startswith("Silicon Valley Bank collapsed after depositors pulled")
     assert "FDIC" in out["answer"] or "2008" in out["answer"]
     assert all(c["supported"] for c in out["citations"])
+
+
+def test_completion_of_a_said_answer_takes_only_the_speakers_words() -> None:
+    docs = _docs(VUCIC, KURTI)
+    first = verify_answer(
+        "Kurti said the Serbian side is acting through criminal gangs [2].",
+        docs,
+        question="What did Kurti say about Serbia?",
+        lenient=True,
+    )
+    assert first.any_supported
+    stoltenberg = completion_sentences(first, docs, "Serbia", target=3, speaker="Stoltenberg")
+    assert stoltenberg == []  # nobody else's words stand in for the asked speaker's
+    kurti = completion_sentences(first, docs, "Serbia", target=3, speaker="Kurti")
+    assert all("Vucic" not in s for s in kurti)

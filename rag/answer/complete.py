@@ -18,6 +18,7 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from rag.answer.attribution import speaker_supported
 from rag.answer.cite import Verified, merge_verified, parse_markers, strip_markers, verify_answer
 from rag.answer.extractive import extractive_answer
 from rag.answer.kinds import QuestionKind
@@ -59,6 +60,12 @@ def completion_sentences(
     missing = target - verified.supported_claims
     if missing <= 0 or not context:
         return []
+    if speaker is not None and not any(
+        speaker_supported(speaker, d.page_content, a, b)
+        for d in context
+        for a, b in split_sentences(d.page_content)
+    ):
+        return []  # only the asked speaker's own words complete a "what did X say" answer
     seen = [set(t) for t in have if t]
     seen += [
         set(tokenize(c.doc.page_content[c.quote_start : c.quote_end]))
